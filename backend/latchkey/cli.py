@@ -1,0 +1,165 @@
+"""The `latchkey` command line: serve the apps, migrate, create users, generate keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+from latchkey.settings import SettingsError, encode_key, load_core_settings
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"latchkey: {message}", file=sys.stderr)
+    return code
+
+
+def _serve(factory: str, host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # X-Forwarded-For is trusted per request by the app (only from Secret-authenticated callers),
+        # never by the server for every peer.
+        proxy_headers=False,
+        server_header=False,
+        log_level=os.environ.get("LATCHKEY_LOG_LEVEL", "info"),
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def cmd_core(args: argparse.Namespace) -> int:
+    try:
+        load_core_settings(os.environ)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    return _serve("latchkey.core.app:app_from_env", args.host, args.port, args.workers)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from latchkey.migrate import upgrade
+
+    targets = ["core"] if args.target in ("core", "all") else []
+    try:
+        settings = {"core": load_core_settings(os.environ).database_url} if targets else {}
+    except SettingsError as exc:
+        return _fail(str(exc))
+    for name in targets:
+        asyncio.run(upgrade(name, settings[name]))
+        print(f"{name}: database at head")
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from latchkey.core.accounts.service import check_password_policy, create_user
+    from latchkey.core.security.passwords import hash_password_sync
+    from latchkey.core.security.secret_box import SecretBox
+    from latchkey.db import Database
+    from latchkey.problems import ProblemError
+
+    try:
+        settings = load_core_settings(os.environ)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        check_password_policy(password)
+    except ProblemError as exc:
+        return _fail(exc.detail or exc.code, 1)
+
+    async def run() -> dict[str, object]:
+        db = Database(settings.database_url)
+        try:
+            async with db.write() as session:
+                new = await create_user(
+                    session,
+                    SecretBox(settings.secret_key),
+                    email=args.email,
+                    password_hash=hash_password_sync(password),
+                    name=args.name or "",
+                    role="admin" if args.admin else "member",
+                    is_developer=args.developer,
+                )
+                out: dict[str, object] = {
+                    "id": new.user.id,
+                    "email": new.user.email,
+                    "role": new.user.role,
+                    "is_developer": new.user.is_developer,
+                }
+                if new.client_secret is not None:
+                    out["client_secret"] = new.client_secret
+                return out
+        finally:
+            await db.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except ProblemError as exc:
+        return _fail(exc.detail or exc.code, 1)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_keys_generate(_: argparse.Namespace) -> int:
+    kid = secrets.token_hex(4)
+    print(f"{kid}:{encode_key(secrets.token_bytes(32))}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latchkey", description="Latchkey: core API and BFF.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    core = sub.add_parser("core", help="serve the core API with uvicorn", description="Serve the core API.")
+    core.add_argument("--host", default="127.0.0.1")
+    core.add_argument("--port", type=int, default=8001)
+    core.add_argument("--workers", type=int, default=1)
+    core.set_defaults(func=cmd_core)
+
+    db = sub.add_parser("db", help="database migrations", description="Database migrations.")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", help="apply Alembic migrations", description="Apply migrations.")
+    up.add_argument("target", nargs="?", choices=["core", "all"], default="all")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="manage users", description="Manage users.")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    create = users_sub.add_parser(
+        "create", help="create a user (password on stdin)", description="Create a user; prints JSON."
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--password-stdin", action="store_true", required=True,
+                        help="read the password from the first line of stdin")
+    create.add_argument("--name", default="")
+    create.add_argument("--admin", action="store_true", help="give the admin role")
+    create.add_argument("--developer", action="store_true", help="a developer account (gets a client secret)")
+    create.set_defaults(func=cmd_users_create)
+
+    keys = sub.add_parser("keys", help="key material", description="Key material.")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    gen = keys_sub.add_parser(
+        "generate", help="print a new key entry kid:base64url32",
+        description="Print a new cookie key entry for LATCHKEY_COOKIE_KEYS (its part after ':' is also a "
+        "valid LATCHKEY_CORE_SECRET_KEY).",
+    )
+    gen.set_defaults(func=cmd_keys_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Accounts: users, the caller's profile and password, and developers' client secrets."""

@@ -1,0 +1,136 @@
+"""Rules for user accounts and client secrets, shared by the routes, the admin API and the CLI."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from latchkey.core.models import ClientSecret, User
+from latchkey.core.security import credentials
+from latchkey.core.security.credentials import Kind
+from latchkey.core.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from latchkey.core.security.secret_box import SecretBox
+from latchkey.problems import ProblemError
+
+ROLES = ("member", "admin")
+# Deliberately loose: one @, something on each side, no spaces; deliverability is not our business.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+
+
+def normalize_email(email: str) -> str:
+    value = email.strip().lower()
+    if not _EMAIL.match(value):
+        raise ProblemError(422, "invalid_email", "that is not an email address")
+    return value
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ProblemError(422, "weak_password", f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ProblemError(422, "password_too_long", f"passwords have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def _secret_aad(user_id: int) -> bytes:
+    return f"client-secret:{user_id}".encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    user: User
+    client_secret: str | None
+
+
+async def create_user(
+    session: AsyncSession,
+    box: SecretBox,
+    *,
+    email: str,
+    password_hash: str,
+    name: str = "",
+    role: str = "member",
+    is_developer: bool = False,
+) -> NewUser:
+    """Insert a user (password already hashed); a developer gets a client secret at once."""
+    if role not in ROLES:
+        raise ProblemError(422, "invalid_role", "role must be member or admin")
+    email = normalize_email(email)
+    existing = await session.scalar(select(User.id).where(User.email == email))
+    if existing is not None:
+        raise ProblemError(409, "email_taken", "a user with that email exists")
+    user = User(email=email, name=name.strip(), password_hash=password_hash, role=role,
+                is_developer=is_developer)
+    session.add(user)
+    await session.flush()
+    secret = await issue_client_secret(session, box, user.id) if is_developer else None
+    return NewUser(user=user, client_secret=secret)
+
+
+async def issue_client_secret(session: AsyncSession, box: SecretBox, user_id: int) -> str:
+    """Make a new current client secret for `user_id` and return it (the caller decides what to show)."""
+    secret = credentials.generate(Kind.CLIENT_SECRET)
+    session.add(
+        ClientSecret(
+            user_id=user_id,
+            secret_encrypted=box.encrypt(secret, associated=_secret_aad(user_id)),
+            lookup_hash=box.lookup_hash(secret),
+        )
+    )
+    await session.flush()
+    return secret
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecretView:
+    secret: str
+    created_at: datetime
+    previous_valid_until: datetime | None
+
+
+async def current_client_secret(session: AsyncSession, box: SecretBox, user_id: int) -> ClientSecretView:
+    """The user's current secret, decrypted, with when the previous one (if any) stops working."""
+    now = datetime.now(UTC)
+    current = await session.scalar(
+        select(ClientSecret)
+        .where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_(None))
+        .order_by(ClientSecret.id.desc())
+        .limit(1)
+    )
+    if current is None:
+        raise ProblemError(404, "no_client_secret", "this account has no client secret")
+    previous_until = await session.scalar(
+        select(ClientSecret.valid_until)
+        .where(ClientSecret.user_id == user_id, ClientSecret.valid_until > now)
+        .order_by(ClientSecret.valid_until.desc())
+        .limit(1)
+    )
+    return ClientSecretView(
+        secret=box.decrypt(current.secret_encrypted, associated=_secret_aad(user_id)),
+        created_at=current.created_at,
+        previous_valid_until=previous_until,
+    )
+
+
+async def rotate_client_secret(
+    session: AsyncSession, box: SecretBox, user_id: int, grace_seconds: int
+) -> ClientSecretView:
+    """Retire the current secret (it works for the grace period) and issue a new one."""
+    now = datetime.now(UTC)
+    until = now + timedelta(seconds=grace_seconds)
+    await session.execute(
+        update(ClientSecret)
+        .where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_(None))
+        .values(valid_until=until)
+    )
+    # Secrets whose grace ended are useless; drop them so the table does not grow with every rotation.
+    await session.execute(
+        ClientSecret.__table__.delete().where(
+            ClientSecret.user_id == user_id, ClientSecret.valid_until <= now
+        )
+    )
+    await issue_client_secret(session, box, user_id)
+    return await current_client_secret(session, box, user_id)

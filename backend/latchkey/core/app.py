@@ -1,0 +1,87 @@
+"""The core API's app factory: `create_app(settings)` builds everything from the settings passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from latchkey import __version__
+from latchkey.core.accounts.routes import router as accounts_router
+from latchkey.core.admin.routes import router as admin_router
+from latchkey.core.events.broker import EventBroker
+from latchkey.core.events.routes import router as events_router
+from latchkey.core.health.routes import healthz, readyz
+from latchkey.core.oauth.routes import router as oauth_router
+from latchkey.core.projects.routes import router as projects_router
+from latchkey.core.security.passwords import PasswordHasher
+from latchkey.core.security.secret_box import SecretBox
+from latchkey.core.state import CoreContext
+from latchkey.core.tokens.routes import router as tokens_router
+from latchkey.db import Database
+from latchkey.problems import exception_handlers
+from latchkey.settings import CoreSettings, load_core_settings
+
+OAUTH_PREFIX = "/v1/oauth/"
+
+
+def create_app(settings: CoreSettings) -> Litestar:
+    """The core API for `settings`; the database engine opens in the app's lifespan."""
+    context = CoreContext(
+        settings=settings,
+        db=Database(settings.database_url),
+        hasher=PasswordHasher(),
+        box=SecretBox(settings.secret_key),
+        broker=EventBroker(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        settings.files_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            yield
+        finally:
+            context.hasher.close()
+            await context.db.dispose()
+
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            oauth_router,
+            accounts_router,
+            tokens_router,
+            projects_router,
+            events_router,
+            admin_router,
+        ],
+        state=State({"core": context}),
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(oauth_prefixes=(OAUTH_PREFIX,)),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Latchkey core API",
+            version=__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="lkp_… or lka_…"),
+                    "secret": SecurityScheme(
+                        type="apiKey", name="Authorization", security_scheme_in="header",
+                        description="Secret lks_…",
+                    ),
+                }
+            ),
+        ),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """The uvicorn factory: each worker builds its own app from the environment (validated by the CLI)."""
+    return create_app(load_core_settings(os.environ))

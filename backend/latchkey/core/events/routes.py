@@ -1,0 +1,5 @@
+"""Routes of the events domain (being written)."""
+
+from litestar import Router
+
+router = Router(path="/v1", route_handlers=[])

@@ -1,0 +1,26 @@
+"""`GET /healthz` (the process answers) and `GET /readyz` (the database answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from sqlalchemy import text
+
+from latchkey.core.state import core_context
+from latchkey.problems import ProblemError
+
+
+@get("/healthz", include_in_schema=True, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz")
+async def readyz(request: Request[Any, Any, Any]) -> dict[str, str]:
+    try:
+        async with core_context(request).db.read() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ProblemError(503, "database_unavailable", "the database is not answering") from exc
+    return {"status": "ready"}

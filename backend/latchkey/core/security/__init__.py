@@ -1,0 +1,1 @@
+"""Security primitives of the core: credential format, password hashing, secret boxing, authentication."""

@@ -1,0 +1,260 @@
+"""Authentication of core requests: `Bearer` (PATs and access tokens) and `Secret` (client secrets).
+
+Each route declares what it needs with `bearer(...)`, a Litestar dependency that yields a `Principal`.
+The credential's shape and checksum are checked before any lookup; tokens are found by SHA-256 hash,
+client secrets by their keyed hash. Every failure is a ProblemError with the RFC 6750 challenge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+from sqlalchemy import or_, select, update
+
+from latchkey.core.models import AccessToken, ClientSecret, PersonalAccessToken, TokenChain, User
+from latchkey.core.security import credentials
+from latchkey.core.security.credentials import Kind
+from latchkey.core.state import CoreContext, core_context
+from latchkey.problems import ProblemError
+
+SCOPES = ("profile", "projects:read", "projects:write", "admin")
+ROLE_SCOPES = {
+    "member": frozenset({"profile", "projects:read", "projects:write"}),
+    "admin": frozenset(SCOPES),
+}
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+REALM = 'realm="latchkey"'
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of a Bearer route."""
+
+    user_id: int
+    email: str
+    name: str
+    role: str
+    is_developer: bool
+    created_at: datetime
+    kind: Kind  # PERSONAL or ACCESS
+    token_id: int
+    scopes: frozenset[str]  # effective: the token's scopes ∩ what the role allows now
+    chain_id: int | None  # access tokens only
+    auth_time: datetime | None  # access tokens only
+
+    @property
+    def is_session(self) -> bool:
+        return self.kind is Kind.ACCESS
+
+
+def _unauthorized(code: str, detail: str, error: str | None = "invalid_token") -> ProblemError:
+    challenge = f"Bearer {REALM}" + (f', error="{error}"' if error else "")
+    return ProblemError(401, code, detail, headers={"WWW-Authenticate": challenge})
+
+
+def authorization_value(request: Request[Any, Any, Any], scheme: str) -> str | None:
+    """The credential after `scheme` in the one Authorization header, None if absent; 400 if two."""
+    values = request.headers.getall("authorization", [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ProblemError(400, "invalid_request", "more than one Authorization header")
+    presented_scheme, _, value = values[0].strip().partition(" ")
+    if presented_scheme.lower() != scheme.lower():
+        return ""
+    return value.strip()
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str:
+    """The raw Bearer token of a request; 401 challenge when missing, 400 when two are sent."""
+    value = authorization_value(request, "Bearer")
+    if value is None:
+        raise _unauthorized("missing_token", "a Bearer token is required", error=None)
+    return value
+
+
+async def authenticate_bearer(request: Request[Any, Any, Any]) -> Principal:
+    """Resolve the Bearer token of a request to its Principal, or raise 400/401."""
+    return await resolve_token(core_context(request), bearer_token(request))
+
+
+async def resolve_token(ctx: CoreContext, value: str) -> Principal:
+    """Resolve a PAT or access token to its Principal, or raise 401 invalid_token.
+
+    Also used by long-lived streams to re-check their token.
+    """
+    kind = credentials.parse(value) if value else None
+    if kind is None or kind not in (Kind.PERSONAL, Kind.ACCESS):
+        raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
+    digest = credentials.token_hash(value)
+    moment = now()
+    async with ctx.db.read() as session:
+        if kind is Kind.PERSONAL:
+            pat_row = (
+                await session.execute(
+                    select(PersonalAccessToken, User)
+                    .join(User, User.id == PersonalAccessToken.user_id)
+                    .where(PersonalAccessToken.token_hash == digest)
+                )
+            ).one_or_none()
+            if pat_row is None:
+                raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
+            pat, user = pat_row
+            if pat.revoked_at is not None or pat.expires_at <= moment or user.disabled:
+                raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
+            principal = _principal(user, kind, pat.id, pat.scopes, None, None)
+            stale = pat.last_used_at is None or moment - pat.last_used_at >= LAST_USED_RESOLUTION
+        else:
+            at_row = (
+                await session.execute(
+                    select(AccessToken, TokenChain, User)
+                    .join(TokenChain, TokenChain.id == AccessToken.chain_id)
+                    .join(User, User.id == TokenChain.user_id)
+                    .where(AccessToken.token_hash == digest)
+                )
+            ).one_or_none()
+            if at_row is None:
+                raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
+            access, chain, user = at_row
+            if (
+                access.revoked_at is not None
+                or access.expires_at <= moment
+                or chain.revoked_at is not None
+                or user.disabled
+            ):
+                raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
+            principal = _principal(user, kind, access.id, access.scopes, chain.id, chain.auth_time)
+            stale = False
+    if stale:
+        # last_used_at has a one-minute resolution, so a busy token costs one write a minute, not one
+        # write per request.
+        async with ctx.db.write() as session:
+            await session.execute(
+                update(PersonalAccessToken)
+                .where(
+                    PersonalAccessToken.id == principal.token_id,
+                    or_(
+                        PersonalAccessToken.last_used_at.is_(None),
+                        PersonalAccessToken.last_used_at < moment - LAST_USED_RESOLUTION,
+                    ),
+                )
+                .values(last_used_at=moment)
+            )
+    return principal
+
+
+def _principal(
+    user: User,
+    kind: Kind,
+    token_id: int,
+    scopes: str,
+    chain_id: int | None,
+    auth_time: datetime | None,
+) -> Principal:
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        is_developer=user.is_developer,
+        created_at=user.created_at,
+        kind=kind,
+        token_id=token_id,
+        scopes=frozenset(scopes.split()) & ROLE_SCOPES.get(user.role, frozenset()),
+        chain_id=chain_id,
+        auth_time=auth_time,
+    )
+
+
+def bearer(
+    *,
+    scope: str | None = None,
+    session: bool = False,
+    developer: bool = False,
+    sensitive: bool = False,
+) -> Provide:
+    """A dependency giving the route's Principal after checking its requirements.
+
+    `session`: only an access token from /v1/oauth/token (a PAT cannot manage tokens, secrets or
+    passwords, so a leaked PAT cannot mint more). `sensitive`: also a password grant within the
+    re-authentication window. `developer`: the user must be a developer account.
+    """
+
+    async def provide(request: Request[Any, Any, Any]) -> Principal:
+        principal = await authenticate_bearer(request)
+        check_principal(request, principal, scope=scope, session=session, developer=developer,
+                        sensitive=sensitive)
+        return principal
+
+    return Provide(provide)
+
+
+def check_principal(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    *,
+    scope: str | None = None,
+    session: bool = False,
+    developer: bool = False,
+    sensitive: bool = False,
+) -> None:
+    if session and not principal.is_session:
+        raise ProblemError(403, "session_token_required",
+                           "personal access tokens cannot manage tokens, secrets or passwords")
+    if scope is not None and scope not in principal.scopes:
+        raise ProblemError(
+            403,
+            "insufficient_scope",
+            f"this request needs the {scope!r} scope",
+            headers={"WWW-Authenticate": f'Bearer {REALM}, error="insufficient_scope", scope="{scope}"'},
+        )
+    if developer and not principal.is_developer:
+        raise ProblemError(403, "developer_required", "this needs a developer account")
+    if sensitive:
+        window = timedelta(seconds=core_context(request).settings.reauth_window)
+        if principal.auth_time is None or now() - principal.auth_time > window:
+            raise ProblemError(403, "reauth_required", "sign in with your password again to do this")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A confidential client authenticated with `Authorization: Secret …` (a developer account)."""
+
+    user_id: int
+    secret_id: int
+
+
+def invalid_client(detail: str = "client authentication failed") -> ProblemError:
+    return ProblemError(401, "invalid_client", detail, headers={"WWW-Authenticate": f"Secret {REALM}"})
+
+
+async def authenticate_client(request: Request[Any, Any, Any]) -> Client:
+    """Resolve `Authorization: Secret <lks_…>` to its developer account, or raise 401 invalid_client."""
+    value = authorization_value(request, "Secret")
+    if not value or credentials.parse(value) is not Kind.CLIENT_SECRET:
+        raise invalid_client()
+    ctx = core_context(request)
+    moment = now()
+    async with ctx.db.read() as session:
+        row = (
+            await session.execute(
+                select(ClientSecret, User)
+                .join(User, User.id == ClientSecret.user_id)
+                .where(ClientSecret.lookup_hash == ctx.box.lookup_hash(value))
+            )
+        ).one_or_none()
+    if row is None:
+        raise invalid_client()
+    secret, user = row
+    if (secret.valid_until is not None and secret.valid_until <= moment) or user.disabled or not user.is_developer:
+        raise invalid_client()
+    return Client(user_id=user.id, secret_id=secret.id)
+

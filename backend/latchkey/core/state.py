@@ -1,0 +1,29 @@
+"""What every core request handler can reach: settings, database, hasher, secret box, event broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+
+from latchkey.core.events.broker import EventBroker
+from latchkey.core.security.passwords import PasswordHasher
+from latchkey.core.security.secret_box import SecretBox
+from latchkey.db import Database
+from latchkey.settings import CoreSettings
+
+
+@dataclass(slots=True)
+class CoreContext:
+    settings: CoreSettings
+    db: Database
+    hasher: PasswordHasher
+    box: SecretBox
+    broker: EventBroker
+
+
+def core_context(request: Request[Any, Any, State]) -> CoreContext:
+    ctx: CoreContext = request.app.state.core
+    return ctx

@@ -1,0 +1,69 @@
+"""Fixtures: a real core process per backend (SQLite always; PostgreSQL when LATCHKEY_TEST_POSTGRES_URL is
+set), a developer client to log in with, and an HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import BACKENDS, CoreServer, Session, login, start_core, stop_core
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+async def core(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CoreServer]:
+    """A shared core process (default settings, a short secret-rotation grace)."""
+    server = await start_core(
+        backend, tmp_path_factory.mktemp(f"core-{backend}"), LATCHKEY_SECRET_ROTATION_GRACE="3"
+    )
+    yield server
+    await stop_core(server)
+
+
+@pytest.fixture
+async def core_factory(
+    backend: str, tmp_path: Path
+) -> AsyncIterator[Callable[..., Awaitable[CoreServer]]]:
+    """Start extra core processes with their own settings: `await core_factory(LATCHKEY_X="1")`."""
+    started: list[CoreServer] = []
+
+    async def factory(**overrides: str) -> CoreServer:
+        server = await start_core(backend, tmp_path / f"core{len(started)}", **overrides)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        await stop_core(server)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def service_client(core: CoreServer) -> dict[str, Any]:
+    """A developer account whose client secret plays the BFF's part in password grants."""
+    return await core.create_user(developer=True, name="Service")
+
+
+@pytest.fixture
+async def member(core: CoreServer) -> dict[str, Any]:
+    return await core.create_user()
+
+
+@pytest.fixture
+async def member_session(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any], member: dict[str, Any]
+) -> Session:
+    return await login(http, core, service_client["client_secret"], member["email"])

@@ -1,0 +1,243 @@
+"""Test support: databases that tests create and drop, real core processes on free ports, seeding."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from latchkey.settings import encode_key
+
+POSTGRES_URL = os.environ.get("LATCHKEY_TEST_POSTGRES_URL", "").strip()
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+LATCHKEY = str(Path(sys.executable).with_name("latchkey"))
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def new_key() -> str:
+    return encode_key(secrets.token_bytes(32))
+
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:12]}@example.test"
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def create_postgres_database() -> str:
+    """A fresh PostgreSQL database for one test run; returns its SQLAlchemy URL."""
+    import asyncpg
+
+    name = f"latchkey_t_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(url: str) -> None:
+    import asyncpg
+
+    name = make_url(url).database
+    conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def new_database_url(backend: str, directory: Path, name: str = "core") -> str:
+    if backend == "postgres":
+        return await create_postgres_database()
+    return f"sqlite+aiosqlite:///{directory / (name + '-' + uuid.uuid4().hex[:8] + '.db')}"
+
+
+async def drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        await drop_postgres_database(url)
+
+
+def run_cli(args: list[str], env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LATCHKEY, *args], input=stdin, env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+
+
+@dataclass
+class CoreServer:
+    """A real `latchkey core` process on a free port."""
+
+    env: dict[str, str]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        return self.env["LATCHKEY_CORE_DATABASE_URL"]
+
+    def start(self) -> None:
+        self.log_path = self.workdir / f"core-{self.port}.log"
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [LATCHKEY, "core", "--port", str(self.port)],
+            env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"core exited: {self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"core did not start: {self.log()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def cli(self, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(args, self.env, stdin)
+
+    async def create_user(
+        self,
+        *,
+        email: str | None = None,
+        password: str = PASSWORD,
+        name: str = "Test User",
+        admin: bool = False,
+        developer: bool = False,
+    ) -> dict[str, Any]:
+        """Seed a user through the CLI, as operators do; returns the CLI's JSON plus the password."""
+        import json
+
+        args = ["users", "create", "--email", email or unique_email(), "--password-stdin", "--name", name]
+        if admin:
+            args.append("--admin")
+        if developer:
+            args.append("--developer")
+        result = await asyncio.to_thread(self.cli, args, password + "\n")
+        assert result.returncode == 0, result.stderr
+        data: dict[str, Any] = json.loads(result.stdout)
+        data["password"] = password
+        return data
+
+
+def core_env(database_url: str, workdir: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        "LATCHKEY_ENV": "production",
+        "LATCHKEY_CORE_DATABASE_URL": database_url,
+        "LATCHKEY_CORE_SECRET_KEY": new_key(),
+        "LATCHKEY_CORE_FILES_DIR": str(workdir / "files"),
+    }
+    env.update(overrides)
+    return env
+
+
+async def start_core(backend: str, workdir: Path, **overrides: str) -> CoreServer:
+    """Create a database, migrate it with the CLI, and start a core process on it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = overrides.pop("LATCHKEY_CORE_DATABASE_URL", None) or await new_database_url(backend, workdir)
+    server = CoreServer(env=core_env(url, workdir, **overrides), workdir=workdir)
+    migrated = await asyncio.to_thread(server.cli, ["db", "upgrade", "core"])
+    assert migrated.returncode == 0, migrated.stderr
+    await asyncio.to_thread(server.start)
+    return server
+
+
+async def stop_core(server: CoreServer, *, drop: bool = True) -> None:
+    await asyncio.to_thread(server.stop)
+    if drop:
+        await drop_database(server.database_url)
+
+
+@dataclass
+class Session:
+    """Tokens from a password grant."""
+
+    access_token: str
+    refresh_token: str
+    raw: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def password_grant(
+    client: httpx.AsyncClient,
+    server: CoreServer,
+    client_secret: str,
+    username: str,
+    password: str = PASSWORD,
+    *,
+    ip: str | None = None,
+) -> httpx.Response:
+    headers = {"Authorization": f"Secret {client_secret}"}
+    if ip is not None:
+        headers["X-Forwarded-For"] = ip
+    return await client.post(
+        f"{server.url}/v1/oauth/token",
+        data={"grant_type": "password", "username": username, "password": password},
+        headers=headers,
+    )
+
+
+async def login(
+    client: httpx.AsyncClient, server: CoreServer, client_secret: str, username: str, password: str = PASSWORD
+) -> Session:
+    """A password grant that must succeed (from a random documentation-range IP, so tests never share
+    a brute-force bucket)."""
+    response = await password_grant(client, server, client_secret, username, password, ip=random_ip())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Session(body["access_token"], body["refresh_token"], body)
+
+
+def random_ip() -> str:
+    return f"198.51.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
