@@ -29,9 +29,7 @@ async def core(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
 
 
 @pytest.fixture
-async def core_factory(
-    backend: str, tmp_path: Path
-) -> AsyncIterator[Callable[..., Awaitable[CoreServer]]]:
+async def core_factory(backend: str, tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[CoreServer]]]:
     """Start extra core processes with their own settings: `await core_factory(LATCHKEY_X="1")`."""
     started: list[CoreServer] = []
 

@@ -82,10 +82,17 @@ async def drop_database(url: str) -> None:
         await drop_postgres_database(url)
 
 
-def run_cli(args: list[str], env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: Mapping[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [LATCHKEY, *args], input=stdin, env={**os.environ, **env}, capture_output=True, text=True,
-        timeout=120, check=False,
+        [LATCHKEY, *args],
+        input=stdin,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

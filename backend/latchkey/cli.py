@@ -137,8 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create a user (password on stdin)", description="Create a user; prints JSON."
     )
     create.add_argument("--email", required=True)
-    create.add_argument("--password-stdin", action="store_true", required=True,
-                        help="read the password from the first line of stdin")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from the first line of stdin",
+    )
     create.add_argument("--name", default="")
     create.add_argument("--admin", action="store_true", help="give the admin role")
     create.add_argument("--developer", action="store_true", help="a developer account (gets a client secret)")
@@ -147,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="key material", description="Key material.")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     gen = keys_sub.add_parser(
-        "generate", help="print a new key entry kid:base64url32",
+        "generate",
+        help="print a new key entry kid:base64url32",
         description="Print a new cookie key entry for LATCHKEY_COOKIE_KEYS (its part after ':' is also a "
         "valid LATCHKEY_CORE_SECRET_KEY).",
     )

@@ -122,11 +122,10 @@ def exception_handlers(oauth_prefixes: tuple[str, ...] = ()) -> ExceptionHandler
             errors = exc.extra if isinstance(exc.extra, list) else None
             extra = {"errors": errors} if errors and not oauth else None
             return problem_response(status, code, detail, extra=extra, oauth=oauth)
-        else:
-            code = (_OAUTH_DEFAULTS.get(status) if oauth else None) or _DEFAULT_CODES.get(status, "error")
-            detail = exc.detail if status < 500 and exc.detail != HTTPStatus(status).phrase else None
-        headers = {k: v for k, v in (exc.headers or {}).items()}
-        return problem_response(status, code, detail, headers=headers, oauth=oauth)
+        code = (_OAUTH_DEFAULTS.get(status) if oauth else None) or _DEFAULT_CODES.get(status) or "error"
+        # Litestar's own 4xx details are safe and useful ("Method Not Allowed" …); 5xx details are not shown.
+        shown = exc.detail if status < 500 and exc.detail != HTTPStatus(status).phrase else None
+        return problem_response(status, code, shown, headers=dict(exc.headers or {}), oauth=oauth)
 
     def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -72,7 +72,9 @@ def create_app(settings: CoreSettings) -> Litestar:
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", description="lkp_… or lka_…"),
                     "secret": SecurityScheme(
-                        type="apiKey", name="Authorization", security_scheme_in="header",
+                        type="apiKey",
+                        name="Authorization",
+                        security_scheme_in="header",
                         description="Secret lks_…",
                     ),
                 }

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from latchkey.core.models import ClientSecret, User
@@ -32,7 +32,9 @@ def check_password_policy(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ProblemError(422, "weak_password", f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise ProblemError(422, "password_too_long", f"passwords have at most {MAX_PASSWORD_LENGTH} characters")
+        raise ProblemError(
+            422, "password_too_long", f"passwords have at most {MAX_PASSWORD_LENGTH} characters"
+        )
 
 
 def _secret_aad(user_id: int) -> bytes:
@@ -62,8 +64,9 @@ async def create_user(
     existing = await session.scalar(select(User.id).where(User.email == email))
     if existing is not None:
         raise ProblemError(409, "email_taken", "a user with that email exists")
-    user = User(email=email, name=name.strip(), password_hash=password_hash, role=role,
-                is_developer=is_developer)
+    user = User(
+        email=email, name=name.strip(), password_hash=password_hash, role=role, is_developer=is_developer
+    )
     session.add(user)
     await session.flush()
     secret = await issue_client_secret(session, box, user.id) if is_developer else None
@@ -128,9 +131,7 @@ async def rotate_client_secret(
     )
     # Secrets whose grace ended are useless; drop them so the table does not grow with every rotation.
     await session.execute(
-        ClientSecret.__table__.delete().where(
-            ClientSecret.user_id == user_id, ClientSecret.valid_until <= now
-        )
+        delete(ClientSecret).where(ClientSecret.user_id == user_id, ClientSecret.valid_until <= now)
     )
     await issue_client_secret(session, box, user_id)
     return await current_client_secret(session, box, user_id)

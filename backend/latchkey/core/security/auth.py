@@ -190,8 +190,9 @@ def bearer(
 
     async def provide(request: Request[Any, Any, Any]) -> Principal:
         principal = await authenticate_bearer(request)
-        check_principal(request, principal, scope=scope, session=session, developer=developer,
-                        sensitive=sensitive)
+        check_principal(
+            request, principal, scope=scope, session=session, developer=developer, sensitive=sensitive
+        )
         return principal
 
     return Provide(provide)
@@ -207,8 +208,9 @@ def check_principal(
     sensitive: bool = False,
 ) -> None:
     if session and not principal.is_session:
-        raise ProblemError(403, "session_token_required",
-                           "personal access tokens cannot manage tokens, secrets or passwords")
+        raise ProblemError(
+            403, "session_token_required", "personal access tokens cannot manage tokens, secrets or passwords"
+        )
     if scope is not None and scope not in principal.scopes:
         raise ProblemError(
             403,
@@ -254,7 +256,10 @@ async def authenticate_client(request: Request[Any, Any, Any]) -> Client:
     if row is None:
         raise invalid_client()
     secret, user = row
-    if (secret.valid_until is not None and secret.valid_until <= moment) or user.disabled or not user.is_developer:
+    if (
+        (secret.valid_until is not None and secret.valid_until <= moment)
+        or user.disabled
+        or not user.is_developer
+    ):
         raise invalid_client()
     return Client(user_id=user.id, secret_id=secret.id)
-

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import zlib
-from enum import Enum
+from enum import StrEnum
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 RANDOM_LENGTH = 43  # 62**43 > 2**256
@@ -19,7 +19,7 @@ BODY_LENGTH = RANDOM_LENGTH + CHECKSUM_LENGTH
 _BASE62_SET = frozenset(BASE62)
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a credential is, by its prefix."""
 
     PERSONAL = "lkp"
