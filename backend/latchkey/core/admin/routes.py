@@ -1,5 +1,87 @@
-"""Routes of the admin domain (being written)."""
+"""Routes of the admin domain: `GET/POST /v1/admin/users`, `PATCH /v1/admin/users/{id}` (scope `admin`).
 
-from litestar import Router
+The `admin` scope exists only for users with the admin role (auth narrows every token's scopes to what
+the role allows at the time of the request), so a member's token, even a PAT asking for `admin`, gets 403.
+"""
 
-router = Router(path="/v1", route_handlers=[])
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Router, get, patch, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from latchkey.core.accounts.service import check_password_policy
+from latchkey.core.admin import service
+from latchkey.core.admin.schemas import AdminUser, AdminUserPage, CreateUserRequest, UpdateUserRequest
+from latchkey.core.security.auth import Principal, bearer
+from latchkey.core.security.passwords import HasherOverloaded
+from latchkey.core.state import core_context
+from latchkey.guards import require_json
+from latchkey.problems import ProblemError
+
+
+@get("/users", summary="List users")
+async def list_users(
+    request: Request[Any, Any, State],
+    principal: Principal,
+    limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+) -> AdminUserPage:
+    """Every user, in creation order, `limit` at a time; pass `next_cursor` back as `cursor`."""
+    async with core_context(request).db.read() as session:
+        return await service.list_users(session, limit=limit, cursor=cursor)
+
+
+@post("/users", guards=[require_json], summary="Create a user")
+async def create_user(
+    request: Request[Any, Any, State], principal: Principal, data: CreateUserRequest
+) -> AdminUser:
+    """Create a user → 201. A developer account gets its client secret at once, but it is not in this
+    answer: only its owner sees it, under Developer Settings (`GET /v1/me/client-secret`)."""
+    ctx = core_context(request)
+    email = service.check_new_user_fields(data.email, data.name)
+    check_password_policy(data.password)
+    # Hash before opening the write transaction: an Argon2id hash must not hold SQLite's write lock.
+    try:
+        password_hash = await ctx.hasher.hash(data.password)
+    except HasherOverloaded:
+        raise ProblemError(
+            503,
+            "service_unavailable",
+            "too many password operations; retry shortly",
+            headers={"Retry-After": "1"},
+        ) from None
+    async with ctx.db.write() as session:
+        return await service.add_user(
+            session,
+            ctx.box,
+            email=email,
+            password_hash=password_hash,
+            name=data.name,
+            role=data.role,
+            is_developer=data.is_developer,
+        )
+
+
+@patch("/users/{user_id:int}", guards=[require_json], summary="Change a user")
+async def update_user(
+    request: Request[Any, Any, State], principal: Principal, user_id: int, data: UpdateUserRequest
+) -> AdminUser:
+    """Set `disabled`, `role` or `is_developer`. Disabling stops all the user's tokens on their next
+    request and revokes their login chains for good; you cannot disable or demote yourself (409)."""
+    ctx = core_context(request)
+    async with ctx.db.write() as session:
+        return await service.update_user(
+            session, ctx.box, actor_id=principal.user_id, user_id=user_id, changes=data
+        )
+
+
+router = Router(
+    path="/v1/admin",
+    route_handlers=[list_users, create_user, update_user],
+    dependencies={"principal": bearer(scope="admin")},
+    tags=["admin"],
+    security=[{"bearer": []}],
+)

@@ -39,7 +39,7 @@ class CreateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
 
 
 class UpdateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Fields left out (or null) are unchanged; an unknown field is refused so a typo never passes silently."""
+    """Fields left out (or null) stay unchanged; unknown fields are refused so a typo never passes."""
 
     disabled: bool | None = None
     role: Role | None = None

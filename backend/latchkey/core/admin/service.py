@@ -1,0 +1,148 @@
+"""Rules of the admin API: listing users, creating them, and changing their role, developer flag or state."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from latchkey.core.accounts.service import create_user, issue_client_secret, normalize_email
+from latchkey.core.admin.schemas import AdminUser, AdminUserPage, UpdateUserRequest
+from latchkey.core.models import ClientSecret, TokenChain, User
+from latchkey.core.security.secret_box import SecretBox
+from latchkey.problems import ProblemError
+
+_CURSOR_PREFIX = "u:"
+# Ids are 32-bit on PostgreSQL; a larger number is no id of ours (and must not reach the driver).
+MAX_ID = 2**31 - 1
+
+
+def admin_view(user: User) -> AdminUser:
+    return AdminUser(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        is_developer=user.is_developer,
+        disabled=user.disabled,
+        created_at=user.created_at,
+    )
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode("ascii")).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The last id of the previous page; 400 invalid_cursor for anything we did not issue."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raw = ""
+    number = raw.removeprefix(_CURSOR_PREFIX)
+    valid = raw.startswith(_CURSOR_PREFIX) and number.isdecimal() and len(number) <= 10
+    if not valid or int(number) > MAX_ID:
+        raise ProblemError(400, "invalid_cursor", "the cursor is not one this API issued")
+    return int(number)
+
+
+async def list_users(session: AsyncSession, *, limit: int, cursor: str | None) -> AdminUserPage:
+    """One page of users in id order."""
+    query = select(User).order_by(User.id).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(User.id > decode_cursor(cursor))
+    users = list((await session.scalars(query)).all())
+    more = len(users) > limit
+    users = users[:limit]
+    return AdminUserPage(
+        items=[admin_view(user) for user in users],
+        next_cursor=encode_cursor(users[-1].id) if more else None,
+    )
+
+
+def check_new_user_fields(email: str, name: str) -> str:
+    """The normalised email, after refusing control characters (PostgreSQL cannot store NUL in text)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in email):
+        raise ProblemError(422, "invalid_email", "that is not an email address")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ProblemError(422, "invalid_name", "names cannot contain control characters")
+    return normalize_email(email)
+
+
+async def add_user(
+    session: AsyncSession,
+    box: SecretBox,
+    *,
+    email: str,
+    password_hash: str,
+    name: str,
+    role: str,
+    is_developer: bool,
+) -> AdminUser:
+    """Create a user; a developer's client secret is generated but not returned (see the route)."""
+    try:
+        new = await create_user(
+            session,
+            box,
+            email=email,
+            password_hash=password_hash,
+            name=name,
+            role=role,
+            is_developer=is_developer,
+        )
+    except IntegrityError:
+        # Two admins creating the same email at once on PostgreSQL: the unique index decides.
+        raise ProblemError(409, "email_taken", "a user with that email exists") from None
+    return admin_view(new.user)
+
+
+async def update_user(
+    session: AsyncSession,
+    box: SecretBox,
+    *,
+    actor_id: int,
+    user_id: int,
+    changes: UpdateUserRequest,
+) -> AdminUser:
+    """Apply `{disabled, role, is_developer}` to a user.
+
+    An admin cannot disable or demote themselves: the system must never lose its last admin by accident
+    (another admin has to do it). Disabling also revokes every token chain of the user, so their access
+    and refresh tokens stay dead if they are enabled again (they log in afresh); their personal access
+    tokens are refused while disabled and work again after re-enabling, since they are deliberate,
+    long-lived credentials the user manages themselves.
+    """
+    user = None
+    if 1 <= user_id <= MAX_ID:
+        user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
+    if user is None:
+        raise ProblemError(404, "not_found", "no such user")
+    if user.id == actor_id and (changes.disabled is True or changes.role == "member"):
+        raise ProblemError(409, "cannot_modify_self", "you cannot disable or demote yourself")
+    if changes.role is not None:
+        user.role = changes.role
+    if changes.is_developer is not None:
+        if changes.is_developer and not user.is_developer and not await _has_client_secret(session, user.id):
+            await issue_client_secret(session, box, user.id)
+        user.is_developer = changes.is_developer
+    if changes.disabled is not None:
+        if changes.disabled and not user.disabled:
+            await session.execute(
+                update(TokenChain)
+                .where(TokenChain.user_id == user.id, TokenChain.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
+        user.disabled = changes.disabled
+    await session.flush()
+    return admin_view(user)
+
+
+async def _has_client_secret(session: AsyncSession, user_id: int) -> bool:
+    current = await session.scalar(
+        select(ClientSecret.id).where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_(None))
+    )
+    return current is not None
