@@ -116,14 +116,14 @@ class CoreServer:
 
     def start(self) -> None:
         self.log_path = self.workdir / f"core-{self.port}.log"
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [LATCHKEY, "core", "--port", str(self.port)],
-            env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [LATCHKEY, "core", "--port", str(self.port)],
+                env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,5 +1,112 @@
-"""Routes of the accounts domain (being written)."""
+"""The caller's own account: profile, password, and (developers) client secret.
 
-from litestar import Router
+Password and client-secret routes need a session (an access token from /v1/oauth/token, never a PAT) and
+a recent password login (`reauth_required` otherwise). Responses that carry a secret are
+`Cache-Control: no-store`.
+"""
 
-router = Router(path="/v1", route_handlers=[])
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router, get, post
+from litestar.datastructures import CacheControlHeader
+
+from latchkey.core.accounts import service
+from latchkey.core.accounts.schemas import ChangePasswordRequest, ClientSecretOut, MeOut, problem_responses
+from latchkey.core.security.auth import Principal, bearer
+from latchkey.core.state import core_context
+from latchkey.guards import require_json
+
+NO_STORE = CacheControlHeader(no_store=True)
+SECRET_AUTH = {"principal": bearer(session=True, developer=True, sensitive=True)}
+
+
+@get("/me", dependencies={"principal": bearer(scope="profile")}, responses=problem_responses(400, 401, 403))
+async def me(principal: Principal) -> MeOut:
+    """The caller's profile (PAT or session, with the `profile` scope)."""
+    return MeOut(
+        id=principal.user_id,
+        email=principal.email,
+        name=principal.name,
+        role=principal.role,
+        is_developer=principal.is_developer,
+        created_at=principal.created_at,
+    )
+
+
+@post(
+    "/me/password",
+    dependencies={"principal": bearer(session=True, sensitive=True)},
+    guards=[require_json],
+    status_code=204,
+    responses=problem_responses(400, 401, 403, 409, 415, 422, 429, 503),
+)
+async def change_password(
+    request: Request[Any, Any, Any], principal: Principal, data: ChangePasswordRequest
+) -> None:
+    """Change the password → 204, and sign out every other session of the user (their token chains
+    are revoked; this one stays, and so do personal access tokens).
+
+    403 `invalid_password` for a wrong current password (5 within 15 minutes → 429 with `Retry-After`);
+    422 `weak_password` / `password_too_long` for a new one outside the policy; 503 with `Retry-After`
+    when too many password hashes are running.
+    """
+    ctx = core_context(request)
+    await service.change_password(
+        ctx.db,
+        ctx.hasher,
+        user_id=principal.user_id,
+        email=principal.email,
+        current_password=data.current_password,
+        new_password=data.new_password,
+        keep_chain_id=principal.chain_id,
+    )
+
+
+@get(
+    "/me/client-secret",
+    dependencies=SECRET_AUTH,
+    cache_control=NO_STORE,
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def view_client_secret(request: Request[Any, Any, Any], principal: Principal) -> ClientSecretOut:
+    """The developer's current client secret (403 `developer_required` for other accounts; 404
+    `no_client_secret` for a developer who has none yet, until they rotate)."""
+    ctx = core_context(request)
+    async with ctx.db.read() as session:
+        view = await service.current_client_secret(session, ctx.box, principal.user_id)
+    return ClientSecretOut(
+        secret=view.secret, created_at=view.created_at, previous_valid_until=view.previous_valid_until
+    )
+
+
+@post(
+    "/me/client-secret/rotate",
+    dependencies=SECRET_AUTH,
+    cache_control=NO_STORE,
+    status_code=200,
+    responses=problem_responses(400, 401, 403),
+)
+async def rotate_client_secret(request: Request[Any, Any, Any], principal: Principal) -> ClientSecretOut:
+    """Replace the client secret → 200 with the new one (the same resource, replaced, so not 201).
+
+    The previous secret keeps working until `previous_valid_until` (LATCHKEY_SECRET_ROTATION_GRACE), so
+    a deployment can switch over without downtime.
+    """
+    ctx = core_context(request)
+    async with ctx.db.write() as session:
+        view = await service.rotate_client_secret(
+            session, ctx.box, principal.user_id, ctx.settings.secret_rotation_grace
+        )
+    return ClientSecretOut(
+        secret=view.secret, created_at=view.created_at, previous_valid_until=view.previous_valid_until
+    )
+
+
+router = Router(
+    path="/v1",
+    route_handlers=[me, change_password, view_client_secret, rotate_client_secret],
+    tags=["accounts"],
+    security=[{"bearer": []}],
+)

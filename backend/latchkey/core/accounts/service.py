@@ -9,11 +9,18 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from latchkey.core.models import ClientSecret, User
+from latchkey.core.models import ClientSecret, TokenChain, User
+from latchkey.core.oauth import limits
 from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
-from latchkey.core.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from latchkey.core.security.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    HasherOverloaded,
+    PasswordHasher,
+)
 from latchkey.core.security.secret_box import SecretBox
+from latchkey.db import Database
 from latchkey.problems import ProblemError
 
 ROLES = ("member", "admin")
@@ -122,6 +129,9 @@ async def rotate_client_secret(
     session: AsyncSession, box: SecretBox, user_id: int, grace_seconds: int
 ) -> ClientSecretView:
     """Retire the current secret (it works for the grace period) and issue a new one."""
+    # Parallel rotations queue on the user row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises),
+    # so exactly one secret is ever current.
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     now = datetime.now(UTC)
     until = now + timedelta(seconds=grace_seconds)
     await session.execute(
@@ -135,3 +145,79 @@ async def rotate_client_secret(
     )
     await issue_client_secret(session, box, user_id)
     return await current_client_secret(session, box, user_id)
+
+
+def service_busy() -> ProblemError:
+    return ProblemError(
+        503, "service_unavailable", "too many password checks; retry shortly", headers={"Retry-After": "1"}
+    )
+
+
+def password_change_bucket(user_id: int) -> str:
+    """The pseudo client address under which wrong current passwords are counted.
+
+    They go through the token endpoint's brute-force limits (5 per 15 minutes here, and the account's
+    100 per hour shared with logins), but under a per-user pseudo address rather than a real one: the
+    core sees the BFF's address on Bearer requests, which every browser shares.
+    """
+    return f"password-change:{user_id}"
+
+
+async def change_password(
+    db: Database,
+    hasher: PasswordHasher,
+    *,
+    user_id: int,
+    email: str,
+    current_password: str,
+    new_password: str,
+    keep_chain_id: int | None,
+) -> None:
+    """Check the current password, store the new one's hash, and revoke every other token chain.
+
+    The caller's own chain (`keep_chain_id`) stays; personal access tokens stay (they are managed on their
+    own page). No transaction is open while Argon2 runs.
+    """
+    check_password_policy(new_password)
+    account, bucket = limits.account_key(email), password_change_bucket(user_id)
+    async with db.write() as session:
+        # Recorded as a failure before the check (and forgotten if right), so parallel guesses cannot
+        # all slip past the limit while Argon2 runs.
+        try:
+            attempt_id = await limits.admit_attempt(session, account, bucket, datetime.now(UTC))
+        except limits.RateLimited as exc:
+            raise ProblemError(
+                429,
+                "rate_limited",
+                "too many wrong passwords; try again later",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
+        old_hash = await session.scalar(select(User.password_hash).where(User.id == user_id))
+    if old_hash is None:
+        raise ProblemError(404, "not_found", "no such user")
+    try:
+        if not await hasher.verify(current_password, old_hash):
+            raise ProblemError(403, "invalid_password", "the current password is wrong")
+        new_hash = await hasher.hash(new_password)
+    except HasherOverloaded:
+        async with db.write() as session:
+            await limits.forget_attempt(session, attempt_id)
+        raise service_busy() from None
+    async with db.write() as session:
+        # Compare-and-set on the hash we verified against: of two parallel changes, the second is refused.
+        changed = await session.execute(
+            update(User)
+            .where(User.id == user_id, User.password_hash == old_hash)
+            .values(password_hash=new_hash)
+        )
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
+            raise ProblemError(409, "conflict", "the password was changed meanwhile; sign in again")
+        revoke = (
+            update(TokenChain)
+            .where(TokenChain.user_id == user_id, TokenChain.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        if keep_chain_id is not None:
+            revoke = revoke.where(TokenChain.id != keep_chain_id)
+        await session.execute(revoke)
+        await limits.clear_failures(session, account, bucket)

@@ -1,5 +1,104 @@
-"""Routes of the events domain (being written)."""
+"""`GET /v1/events`: Server-Sent Events of the caller's project changes.
 
-from litestar import Router
+A stream outlives the request that authenticated it, so the token is checked again at every heartbeat:
+revoking it, its expiry, or disabling the user closes the stream within one heartbeat interval. There is
+no replay: a client that reconnects (or is cut off for falling behind) re-reads the projects it shows.
+"""
 
-router = Router(path="/v1", route_handlers=[])
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import msgspec
+from litestar import Request, Router, get
+from litestar.datastructures import State
+from litestar.response import Stream
+
+from latchkey.core.events.broker import Subscription
+from latchkey.core.security.auth import Principal, bearer, bearer_token, resolve_token
+from latchkey.core.state import CoreContext, core_context
+from latchkey.problems import ProblemError
+
+log = logging.getLogger("latchkey.events")
+
+SCOPE = "projects:read"
+HEADERS = {
+    "Cache-Control": "no-store",
+    # Proxies such as nginx would otherwise buffer the stream and hold events back.
+    "X-Accel-Buffering": "no",
+}
+
+
+def format_event(event_id: int, event: dict[str, Any]) -> str:
+    """One SSE message; JSON never contains a raw newline, so `data` is a single line."""
+    data = msgspec.json.encode(event).decode()
+    return f"id: {event_id}\nevent: {event.get('type', 'message')}\ndata: {data}\n\n"
+
+
+async def still_authorized(ctx: CoreContext, token: str, principal: Principal) -> bool:
+    """Whether the stream's token still stands for the same user with the scope it needs."""
+    try:
+        current = await resolve_token(ctx, token)
+    except ProblemError:
+        return False
+    except Exception:
+        # Fail closed (the database is unreachable, say): the client reconnects and is checked afresh.
+        log.warning("could not re-check an event stream's token; closing it", exc_info=True)
+        return False
+    return current.user_id == principal.user_id and SCOPE in current.scopes
+
+
+async def _next_event(subscription: Subscription, timeout: float) -> dict[str, Any] | None:
+    with anyio.move_on_after(timeout):
+        return await subscription.queue.get()
+    return None
+
+
+async def event_stream(ctx: CoreContext, principal: Principal, token: str) -> AsyncIterator[str]:
+    """The SSE body. It ends when the token stops being valid or the subscriber falls behind; when the
+    client disconnects, Litestar cancels it and leaving `subscribe` drops the subscription."""
+    interval = ctx.settings.events_heartbeat
+    async with ctx.broker.subscribe(principal.user_id) as subscription:
+        yield ": connected\n\n"
+        event_id = 0
+        next_beat = time.monotonic() + interval
+        while True:
+            remaining = next_beat - time.monotonic()
+            # Checked before waiting, so a busy stream cannot put off its token check.
+            event = await _next_event(subscription, remaining) if remaining > 0 else None
+            if subscription.lagged:
+                # Events were dropped for this subscriber; closing tells the client to resynchronise.
+                return
+            if event is not None:
+                event_id += 1
+                yield format_event(event_id, event)
+                continue
+            if not await still_authorized(ctx, token, principal):
+                return
+            next_beat = time.monotonic() + interval
+            yield ": heartbeat\n\n"
+
+
+@get("/events", summary="Stream project changes (Server-Sent Events)")
+async def events(request: Request[Any, Any, State], principal: Principal) -> Stream:
+    """`text/event-stream` of `project.*` and `file.*` events for the caller's projects, a `: heartbeat`
+    comment every LATCHKEY_EVENTS_HEARTBEAT seconds."""
+    token = bearer_token(request)
+    return Stream(
+        event_stream(core_context(request), principal, token),
+        media_type="text/event-stream",
+        headers=HEADERS,
+    )
+
+
+router = Router(
+    path="/v1",
+    route_handlers=[events],
+    dependencies={"principal": bearer(scope=SCOPE)},
+    tags=["events"],
+    security=[{"bearer": []}],
+)

@@ -1,0 +1,50 @@
+"""Request forms and JSON answers of the OAuth endpoints (RFC 6749 §4.3, §5, §6; RFC 7009)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+
+class TokenForm(msgspec.Struct, kw_only=True):
+    """The form of `POST /v1/oauth/token`; which fields are needed depends on `grant_type`."""
+
+    grant_type: Annotated[str, msgspec.Meta(description="`password` or `refresh_token`")]
+    username: Annotated[str | None, msgspec.Meta(description="the user's email (password grant)")] = None
+    password: Annotated[str | None, msgspec.Meta(description="the user's password (password grant)")] = None
+    refresh_token: Annotated[
+        str | None, msgspec.Meta(description="an `lkr_…` refresh token (refresh_token grant)")
+    ] = None
+    scope: Annotated[
+        str | None,
+        msgspec.Meta(description="ignored: tokens get every scope the user's role allows (see `scope`)"),
+    ] = None
+
+
+class RevokeForm(msgspec.Struct, kw_only=True):
+    """The form of `POST /v1/oauth/revoke` (RFC 7009 §2.1)."""
+
+    token: Annotated[str, msgspec.Meta(description="an `lkr_…` refresh token or `lka_…` access token")]
+    token_type_hint: Annotated[
+        str | None,
+        msgspec.Meta(description="`refresh_token` or `access_token`; optional, the token's prefix decides"),
+    ] = None
+
+
+class TokenResponse(msgspec.Struct, kw_only=True):
+    """A successful token answer (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    scope: str
+
+
+class OAuthError(msgspec.Struct, kw_only=True):
+    """An error answer of the OAuth endpoints (RFC 6749 §5.2); `code` repeats `error`."""
+
+    error: str
+    code: str
+    error_description: str | None = None

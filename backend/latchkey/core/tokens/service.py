@@ -1,0 +1,222 @@
+"""Rules for personal access tokens (PATs): validation, issue, list, refresh, revoke.
+
+A PAT is stored only as its SHA-256 hash plus a short display prefix; the plaintext exists once, in the
+response that creates it. Scopes are stored as asked, even beyond the user's role: `auth.py` narrows them
+to what the role allows on every request, so a member's token with `admin` cannot reach admin routes
+(and starts to, without a new token, only if the user is made an admin).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from latchkey.core.models import PersonalAccessToken, User
+from latchkey.core.security import credentials
+from latchkey.core.security.auth import SCOPES, now
+from latchkey.core.security.credentials import Kind
+from latchkey.problems import ProblemError
+
+MAX_NAME_LENGTH = 100
+MIN_EXPIRES_IN_DAYS = 1
+MAX_EXPIRES_IN_DAYS = 366
+# Enough for any real user; a bound so nobody can fill the database with tokens.
+MAX_ACTIVE_TOKENS = 100
+# Expired tokens stay listed (so the user sees what stopped working) for this long, then are deleted.
+EXPIRED_RETENTION = timedelta(days=30)
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A stored PAT and its plaintext, which the caller shows once and forgets."""
+
+    row: PersonalAccessToken
+    token: str
+
+
+def check_name(name: str) -> str:
+    """The token's name, trimmed: 1 to 100 characters, no control characters (422 `invalid_name`)."""
+    value = name.strip()
+    if not 1 <= len(value) <= MAX_NAME_LENGTH:
+        raise ProblemError(422, "invalid_name", f"name must be 1 to {MAX_NAME_LENGTH} characters")
+    if any(unicodedata.category(char).startswith("C") for char in value):
+        raise ProblemError(422, "invalid_name", "name must not contain control characters")
+    return value
+
+
+def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
+    """A non-empty list of known scopes without duplicates (422 `invalid_scopes`)."""
+    if not scopes:
+        raise ProblemError(422, "invalid_scopes", "give at least one scope")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ProblemError(
+            422, "invalid_scopes", f"unknown scopes {unknown}; known scopes are {list(SCOPES)}"
+        )
+    if len(set(scopes)) != len(scopes):
+        raise ProblemError(422, "invalid_scopes", "a scope is listed twice")
+    return tuple(scopes)
+
+
+def check_lifetime(expires_in_days: int) -> timedelta:
+    """1 to 366 days (422 `invalid_expiry`)."""
+    if not MIN_EXPIRES_IN_DAYS <= expires_in_days <= MAX_EXPIRES_IN_DAYS:
+        raise ProblemError(
+            422,
+            "invalid_expiry",
+            f"expires_in_days must be between {MIN_EXPIRES_IN_DAYS} and {MAX_EXPIRES_IN_DAYS}",
+        )
+    return timedelta(days=expires_in_days)
+
+
+def encode_cursor(token_id: int) -> str:
+    return base64.urlsafe_b64encode(f"pat:{token_id}".encode("ascii")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The id a page continues after; 400 `invalid_cursor` for anything we did not hand out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        label, _, number = raw.partition(":")
+        if label != "pat" or not number.isdigit() or len(number) > 18:
+            raise ValueError(cursor)
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ProblemError(400, "invalid_cursor", "the cursor is not one this list handed out") from None
+
+
+async def list_tokens(
+    session: AsyncSession, user_id: int, *, limit: int, after_id: int | None
+) -> tuple[list[PersonalAccessToken], int | None]:
+    """The user's tokens that are not revoked, active or expired, newest first; and the next page's key."""
+    query = (
+        select(PersonalAccessToken)
+        .where(PersonalAccessToken.user_id == user_id, PersonalAccessToken.revoked_at.is_(None))
+        .order_by(PersonalAccessToken.id.desc())
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        query = query.where(PersonalAccessToken.id < after_id)
+    rows = list((await session.scalars(query)).all())
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].id
+    return rows, None
+
+
+async def _lock_user(session: AsyncSession, user_id: int) -> None:
+    # Serialises token changes per user on PostgreSQL, so two parallel creates cannot both pass the cap
+    # (SQLite's BEGIN IMMEDIATE already serialises every writer).
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+async def _purge(session: AsyncSession, user_id: int, moment: datetime) -> None:
+    # Revoked tokens are useless (a deleted row and a revoked row both answer 401), and long-expired ones
+    # are noise: deleting them here keeps each user's rows bounded however often they create and revoke.
+    await session.execute(
+        delete(PersonalAccessToken).where(
+            PersonalAccessToken.user_id == user_id,
+            or_(
+                PersonalAccessToken.revoked_at.is_not(None),
+                PersonalAccessToken.expires_at < moment - EXPIRED_RETENTION,
+            ),
+        )
+    )
+
+
+async def _insert(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    lifetime: timedelta,
+    moment: datetime,
+) -> IssuedToken:
+    token = credentials.generate(Kind.PERSONAL)
+    row = PersonalAccessToken(
+        user_id=user_id,
+        name=name,
+        scopes=" ".join(scopes),
+        token_hash=credentials.token_hash(token),
+        prefix=credentials.display_prefix(token),
+        created_at=moment,
+        expires_at=moment + lifetime,
+    )
+    session.add(row)
+    await session.flush()
+    return IssuedToken(row=row, token=token)
+
+
+async def create_token(
+    session: AsyncSession, user_id: int, *, name: str, scopes: Sequence[str], lifetime: timedelta
+) -> IssuedToken:
+    """Issue a new PAT (inputs already checked); 409 `too_many_tokens` at the cap of active tokens."""
+    moment = now()
+    await _lock_user(session, user_id)
+    await _purge(session, user_id, moment)
+    active = await session.scalar(
+        select(func.count())
+        .select_from(PersonalAccessToken)
+        .where(
+            PersonalAccessToken.user_id == user_id,
+            PersonalAccessToken.revoked_at.is_(None),
+            PersonalAccessToken.expires_at > moment,
+        )
+    )
+    if (active or 0) >= MAX_ACTIVE_TOKENS:
+        raise ProblemError(
+            409, "too_many_tokens", f"at most {MAX_ACTIVE_TOKENS} active tokens; revoke one first"
+        )
+    return await _insert(session, user_id, name=name, scopes=scopes, lifetime=lifetime, moment=moment)
+
+
+async def _owned_unrevoked(session: AsyncSession, user_id: int, token_id: int) -> PersonalAccessToken:
+    row = await session.scalar(
+        select(PersonalAccessToken)
+        .where(
+            and_(
+                PersonalAccessToken.id == token_id,
+                PersonalAccessToken.user_id == user_id,
+                PersonalAccessToken.revoked_at.is_(None),
+            )
+        )
+        .with_for_update()
+    )
+    if row is None:
+        # Another user's token answers exactly like a missing one: ids reveal nothing.
+        raise ProblemError(404, "not_found", "no such token")
+    return row
+
+
+async def refresh_token(session: AsyncSession, user_id: int, token_id: int) -> IssuedToken:
+    """Revoke a token and issue its replacement: same name, scopes and lifetime length.
+
+    An expired (not revoked) token may be refreshed too: that is how a user renews one.
+    """
+    moment = now()
+    await _lock_user(session, user_id)
+    old = await _owned_unrevoked(session, user_id, token_id)
+    old.revoked_at = moment
+    # The original lifetime, kept within the limits a new token could ask for (rows edited by hand).
+    lifetime = min(
+        max(old.expires_at - old.created_at, timedelta(days=MIN_EXPIRES_IN_DAYS)),
+        timedelta(days=MAX_EXPIRES_IN_DAYS),
+    )
+    return await _insert(
+        session, user_id, name=old.name, scopes=old.scopes.split(), lifetime=lifetime, moment=moment
+    )
+
+
+async def revoke_token(session: AsyncSession, user_id: int, token_id: int) -> None:
+    """Revoke one of the user's tokens; it fails on its next request. 404 if unknown or not theirs."""
+    row = await _owned_unrevoked(session, user_id, token_id)
+    row.revoked_at = now()

@@ -1,0 +1,179 @@
+"""Brute-force limits of the password grant (SPEC §4) over HTTP against a real core process.
+
+Every test uses client IPs of its own (random, in ranges nobody else's tests use) and fresh accounts, so
+the shared core's counters never leak between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from latchkey.core.models import LoginFailure
+from latchkey.core.oauth.limits import account_key
+from latchkey.db import Database
+from tests.support import CoreServer, password_grant, unique_email
+
+WRONG = "not the password at all"
+
+
+def fresh_ipv4() -> str:
+    """A random address in 100.64.0.0/10 (shared address space), unused by the other test modules."""
+    return f"100.{64 + secrets.randbelow(64)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+
+
+def fresh_ipv6_net() -> str:
+    """A random /64 prefix in 2001:db8::/32 (documentation space), to append an interface id to."""
+    return f"2001:db8:{secrets.randbelow(0x10000):x}:{secrets.randbelow(0x10000):x}"
+
+
+@pytest.fixture
+async def core_db(core: CoreServer) -> AsyncIterator[Database]:
+    db = Database(core.database_url)
+    yield db
+    await db.dispose()
+
+
+async def add_failures(db: Database, username: str, ips: list[str], age: timedelta) -> None:
+    """Record failed grants as if they had happened `age` ago (instead of making them and waiting)."""
+    moment = datetime.now(UTC) - age
+    async with db.write() as session:
+        session.add_all(
+            LoginFailure(account_key=account_key(username), client_ip=ip, created_at=moment) for ip in ips
+        )
+
+
+def assert_rate_limited(response: httpx.Response, low: int, high: int) -> None:
+    assert response.status_code == 429, response.text
+    body = response.json()
+    assert body["error"] == body["code"] == "rate_limited"
+    retry_after = int(response.headers["retry-after"])
+    assert low <= retry_after <= high, retry_after
+
+
+async def test_sixth_failure_from_one_ip_is_locked_out_right_password_or_not(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    ip = fresh_ipv4()
+    for _ in range(5):
+        response = await password_grant(http, core, secret, user["email"], WRONG, ip=ip)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "invalid_grant"
+
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], WRONG, ip=ip), 880, 900)
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], ip=ip), 880, 900)
+    # Refused attempts are not counted, so the lock ends 15 minutes after the first failure.
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], ip=ip), 880, 900)
+
+    # The same account from another address is not locked out by someone else's guessing.
+    elsewhere = await password_grant(http, core, secret, user["email"], ip=fresh_ipv4())
+    assert elsewhere.status_code == 200, elsewhere.text
+
+
+async def test_a_successful_login_clears_that_pairs_failures(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    ip = fresh_ipv4()
+    for _ in range(4):
+        assert (await password_grant(http, core, secret, user["email"], WRONG, ip=ip)).status_code == 400
+    assert (await password_grant(http, core, secret, user["email"], ip=ip)).status_code == 200
+    for _ in range(2):
+        assert (await password_grant(http, core, secret, user["email"], WRONG, ip=ip)).status_code == 400
+
+
+async def test_the_lock_lasts_until_the_window_passes(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any], core_db: Database
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    old_ip, recent_ip = fresh_ipv4(), fresh_ipv4()
+    await add_failures(core_db, user["email"], [old_ip] * 5, timedelta(minutes=15, seconds=5))
+    await add_failures(core_db, user["email"], [recent_ip] * 5, timedelta(minutes=14, seconds=30))
+
+    assert (await password_grant(http, core, secret, user["email"], ip=old_ip)).status_code == 200
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], ip=recent_ip), 1, 31)
+
+
+async def test_parallel_guesses_cannot_slip_past_the_limit(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    ip = fresh_ipv4()
+    answers = await asyncio.gather(
+        *(password_grant(http, core, secret, user["email"], WRONG, ip=ip) for _ in range(10))
+    )
+    statuses = sorted(answer.status_code for answer in answers)
+    # Each attempt is counted before its password is checked, so exactly five get a verdict.
+    assert statuses == [400] * 5 + [429] * 5, statuses
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], ip=ip), 880, 900)
+
+
+async def test_one_address_cannot_spray_many_accounts(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    ip = fresh_ipv4()
+    # Unknown accounts count like known ones: 50 failures from one IP, one per (made-up) account.
+    for _ in range(50):
+        response = await password_grant(http, core, secret, unique_email("spray"), WRONG, ip=ip)
+        assert response.status_code == 400, response.text
+
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], ip=ip), 880, 900)
+    assert_rate_limited(
+        await password_grant(http, core, secret, unique_email("spray"), WRONG, ip=ip), 880, 900
+    )
+    elsewhere = await password_grant(http, core, secret, user["email"], ip=fresh_ipv4())
+    assert elsewhere.status_code == 200, elsewhere.text
+
+
+async def test_one_account_has_an_hourly_cap_across_addresses(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any], core_db: Database
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    # 99 failures from 99 addresses half an hour ago: outside every 15-minute window, inside the hour.
+    await add_failures(core_db, user["email"], [fresh_ipv4() for _ in range(99)], timedelta(minutes=30))
+    assert (await password_grant(http, core, secret, user["email"], ip=fresh_ipv4())).status_code == 200
+
+    hundredth = await password_grant(http, core, secret, user["email"], WRONG, ip=fresh_ipv4())
+    assert hundredth.status_code == 400, hundredth.text
+    # The 100 failures now lock the account everywhere until the oldest leave the hour (~30 minutes).
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], ip=fresh_ipv4()), 1780, 1800)
+
+
+async def test_the_client_ip_is_the_first_forwarded_entry_and_ipv6_counts_per_64(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    ip = fresh_ipv4()
+    for hop in range(5):
+        forwarded = f"{ip}, 10.0.0.{hop + 1}"
+        response = await password_grant(http, core, secret, user["email"], WRONG, ip=forwarded)
+        assert response.status_code == 400, response.text
+    spaced = f"{ip} ,192.0.2.1"
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], ip=spaced), 880, 900)
+    assert_rate_limited(await password_grant(http, core, secret, user["email"], ip=f"::ffff:{ip}"), 880, 900)
+
+    network = fresh_ipv6_net()
+    for host in range(1, 6):
+        response = await password_grant(http, core, secret, user["email"], WRONG, ip=f"{network}::{host:x}")
+        assert response.status_code == 400, response.text
+    # Another address in the same /64 is the same client; another /64 is not.
+    assert_rate_limited(
+        await password_grant(http, core, secret, user["email"], ip=f"{network}::beef"), 880, 900
+    )
+    other_network = await password_grant(http, core, secret, user["email"], ip=f"{fresh_ipv6_net()}::1")
+    assert other_network.status_code == 200, other_network.text

@@ -1,0 +1,104 @@
+"""A developer's client secret: view, rotate, and the grace period of the rotated-out one."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.support import CoreServer, login, password_grant, random_ip
+
+SECRET_FORMAT = re.compile(r"^lks_[A-Za-z0-9]{49}$")
+GRACE = 3  # LATCHKEY_SECRET_ROTATION_GRACE of the shared core (tests/conftest.py)
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def grant_with(
+    http: httpx.AsyncClient, core: CoreServer, secret: str, user: dict[str, Any]
+) -> httpx.Response:
+    """A password grant with `secret` as the client: the client secret's real use."""
+    return await password_grant(http, core, secret, user["email"], user["password"], ip=random_ip())
+
+
+async def test_view_and_rotate_with_grace(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    developer = await core.create_user(developer=True)
+    session = await login(http, core, service_client["client_secret"], developer["email"])
+    url = f"{core.url}/v1/me/client-secret"
+
+    viewed = await http.get(url, headers=session.headers)
+    assert viewed.status_code == 200, viewed.text
+    assert viewed.headers["cache-control"] == "no-store"
+    view = viewed.json()
+    assert view["secret"] == developer["client_secret"]  # the one the CLI printed
+    assert view["previous_valid_until"] is None
+    assert abs(datetime.now(UTC) - parse_time(view["created_at"])) < timedelta(minutes=5)
+    assert set(view) == {"secret", "created_at", "previous_valid_until"}
+
+    old = view["secret"]
+    before = datetime.now(UTC)
+    rotated = await http.post(f"{url}/rotate", headers=session.headers)
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.headers["cache-control"] == "no-store"
+    new = rotated.json()
+    assert SECRET_FORMAT.match(new["secret"])
+    assert new["secret"] != old
+    assert new["previous_valid_until"] is not None
+    until = parse_time(new["previous_valid_until"])
+    assert before + timedelta(seconds=GRACE - 1) <= until <= datetime.now(UTC) + timedelta(seconds=GRACE + 1)
+
+    # Viewing now shows the new secret and the same grace end.
+    assert (await http.get(url, headers=session.headers)).json() == new
+
+    # Both work during the grace period...
+    assert (await grant_with(http, core, old, developer)).status_code == 200
+    assert (await grant_with(http, core, new["secret"], developer)).status_code == 200
+
+    # ...and after it, only the new one.
+    await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.5)
+    expired = await grant_with(http, core, old, developer)
+    assert expired.status_code == 401, expired.text
+    assert expired.json()["error"] == "invalid_client"
+    assert expired.headers["www-authenticate"].startswith("Secret")
+    assert (await grant_with(http, core, new["secret"], developer)).status_code == 200
+    # Once the grace has passed, the view no longer mentions the previous secret.
+    assert (await http.get(url, headers=session.headers)).json()["previous_valid_until"] is None
+
+
+async def test_rotating_twice_keeps_one_current_secret(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    developer = await core.create_user(developer=True)
+    session = await login(http, core, service_client["client_secret"], developer["email"])
+    url = f"{core.url}/v1/me/client-secret"
+    first, second = await asyncio.gather(
+        http.post(f"{url}/rotate", headers=session.headers),
+        http.post(f"{url}/rotate", headers=session.headers),
+    )
+    assert first.status_code == second.status_code == 200
+    current = (await http.get(url, headers=session.headers)).json()["secret"]
+    assert current in {first.json()["secret"], second.json()["secret"]}
+    assert (await grant_with(http, core, current, developer)).status_code == 200
+
+
+async def test_non_developer_has_no_client_secret(
+    core: CoreServer, http: httpx.AsyncClient, member_session: Any
+) -> None:
+    url = f"{core.url}/v1/me/client-secret"
+    assert_problem(await http.get(url, headers=member_session.headers), 403, "developer_required")
+    assert_problem(
+        await http.post(f"{url}/rotate", headers=member_session.headers), 403, "developer_required"
+    )

@@ -1,0 +1,102 @@
+"""Sensitive actions need a recent password login: `auth_time` survives refreshes, a new login renews it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from tests.support import CoreServer, Session, login
+
+REAUTH_WINDOW = 2
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+
+
+async def create_pat(http: httpx.AsyncClient, core: CoreServer, session: Session) -> httpx.Response:
+    return await http.post(
+        f"{core.url}/v1/me/tokens",
+        json={"name": "reauth", "scopes": ["profile"], "expires_in_days": 30},
+        headers=session.headers,
+    )
+
+
+async def refresh_grant(
+    http: httpx.AsyncClient, core: CoreServer, client_secret: str, session: Session
+) -> Session:
+    response = await http.post(
+        f"{core.url}/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": session.refresh_token},
+        headers={"Authorization": f"Secret {client_secret}"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Session(body["access_token"], body["refresh_token"], body)
+
+
+async def test_sensitive_actions_need_a_recent_password_login(
+    core_factory: Callable[..., Awaitable[CoreServer]], http: httpx.AsyncClient
+) -> None:
+    core = await core_factory(LATCHKEY_REAUTH_WINDOW=str(REAUTH_WINDOW))
+    developer = await core.create_user(developer=True)
+    secret = developer["client_secret"]
+    session = await login(http, core, secret, developer["email"])
+
+    # Right after the password grant: allowed.
+    created = await create_pat(http, core, session)
+    assert created.status_code == 201, created.text
+    token_id = created.json()["id"]
+    assert (await http.get(f"{core.url}/v1/me/client-secret", headers=session.headers)).status_code == 200
+
+    await asyncio.sleep(REAUTH_WINDOW + 0.5)
+
+    # The session itself still works, and so do the actions that are not sensitive...
+    assert (await http.get(f"{core.url}/v1/me", headers=session.headers)).status_code == 200
+    assert (await http.get(f"{core.url}/v1/me/tokens", headers=session.headers)).status_code == 200
+    # ...but the sensitive ones need the password again.
+    assert_problem(await create_pat(http, core, session), 403, "reauth_required")
+    assert_problem(
+        await http.post(f"{core.url}/v1/me/tokens/{token_id}/refresh", headers=session.headers),
+        403,
+        "reauth_required",
+    )
+    assert_problem(
+        await http.get(f"{core.url}/v1/me/client-secret", headers=session.headers), 403, "reauth_required"
+    )
+    assert_problem(
+        await http.post(f"{core.url}/v1/me/client-secret/rotate", headers=session.headers),
+        403,
+        "reauth_required",
+    )
+    assert_problem(
+        await http.post(
+            f"{core.url}/v1/me/password",
+            json={"current_password": developer["password"], "new_password": "a brand new password"},
+            headers=session.headers,
+        ),
+        403,
+        "reauth_required",
+    )
+
+    # A refresh-token grant carries auth_time unchanged: still too old.
+    refreshed = await refresh_grant(http, core, secret, session)
+    assert (await http.get(f"{core.url}/v1/me", headers=refreshed.headers)).status_code == 200
+    assert_problem(await create_pat(http, core, refreshed), 403, "reauth_required")
+
+    # A new password grant starts a fresh window.
+    fresh = await login(http, core, secret, developer["email"])
+    again = await create_pat(http, core, fresh)
+    assert again.status_code == 201, again.text
+    refreshed_pat = await http.post(f"{core.url}/v1/me/tokens/{token_id}/refresh", headers=fresh.headers)
+    assert refreshed_pat.status_code == 201, refreshed_pat.text
+    assert (await http.get(f"{core.url}/v1/me/client-secret", headers=fresh.headers)).json()[
+        "secret"
+    ] == secret
+    # Revoking is not sensitive (it only ever takes power away), so the old session may still do it.
+    revoked = await http.delete(f"{core.url}/v1/me/tokens/{again.json()['id']}", headers=refreshed.headers)
+    assert revoked.status_code == 204, revoked.text

@@ -1,0 +1,181 @@
+"""The `latchkey` command line, run as operators run it: a subprocess, from any working directory."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from latchkey.cli import build_parser
+from latchkey.core.security import credentials
+from latchkey.core.security.credentials import Kind
+from tests.support import LATCHKEY, PASSWORD, drop_database, new_database_url, new_key, unique_email
+
+
+def run(
+    args: list[str], env: dict[str, str] | None = None, *, stdin: str | None = None, cwd: Path | str = "/"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LATCHKEY, *args],
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command and subcommand the parser knows, e.g. ("db",), ("db", "upgrade")."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from command_paths(sub, (*prefix, name))
+
+
+@pytest.fixture
+async def cli_env(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """Settings for a fresh, unmigrated core database (absolute SQLite path, or a new PostgreSQL DB)."""
+    url = await new_database_url(backend, tmp_path)
+    yield {
+        "LATCHKEY_CORE_DATABASE_URL": url,
+        "LATCHKEY_CORE_SECRET_KEY": new_key(),
+        "LATCHKEY_CORE_FILES_DIR": str(tmp_path / "files"),
+    }
+    await drop_database(url)
+
+
+@pytest.fixture
+def migrated(cli_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    result = run(["db", "upgrade", "core"], cli_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return cli_env
+
+
+def assert_one_clean_error_line(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stdout == ""
+
+
+def test_every_command_has_help() -> None:
+    paths = list(command_paths(build_parser()))
+    for expected in [("core",), ("db", "upgrade"), ("users", "create"), ("keys", "generate")]:
+        assert expected in paths
+    for path in [(), *paths]:
+        result = run([*path, "--help"])
+        assert result.returncode == 0, (path, result.stderr)
+        assert result.stdout.startswith("usage: latchkey"), path
+        assert result.stderr == ""
+
+
+def test_no_command_is_a_usage_error() -> None:
+    result = run([])
+    assert result.returncode == 2
+    assert "usage: latchkey" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_keys_generate_prints_a_kid_and_32_bytes() -> None:
+    outputs = set()
+    for _ in range(2):
+        result = run(["keys", "generate"], {"LATCHKEY_CORE_SECRET_KEY": ""})
+        assert result.returncode == 0, result.stderr
+        line = result.stdout.strip()
+        assert "\n" not in line
+        kid, _, key = line.partition(":")
+        assert kid
+        assert ":" not in key
+        assert set(key) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        assert len(base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))) == 32
+        outputs.add(line)
+    assert len(outputs) == 2
+
+
+@pytest.mark.parametrize("cwd", ["/", "tmp"])
+def test_db_upgrade_from_any_directory_is_idempotent(
+    cli_env: dict[str, str], tmp_path: Path, cwd: str
+) -> None:
+    workdir = Path("/") if cwd == "/" else tmp_path / "elsewhere"
+    workdir.mkdir(exist_ok=True)
+    for _ in range(2):
+        result = run(["db", "upgrade", "core"], cli_env, cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        assert "core: database at head" in result.stdout
+    if cwd == "tmp":
+        assert list(workdir.iterdir()) == []  # nothing (no alembic.ini, no var/) written to the cwd
+
+
+def test_db_upgrade_with_bad_settings_fails_cleanly(tmp_path: Path) -> None:
+    result = run(["db", "upgrade", "core"], {"LATCHKEY_CORE_SECRET_KEY": "nope"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert_one_clean_error_line(result)
+    assert "LATCHKEY_CORE_SECRET_KEY" in result.stderr
+
+
+def test_users_create_prints_the_spec_keys(migrated: dict[str, str], tmp_path: Path) -> None:
+    email = unique_email("cli")
+    result = run(
+        ["users", "create", "--email", email.upper(), "--password-stdin", "--name", "Ada"],
+        migrated,
+        stdin=PASSWORD + "\n",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    member = json.loads(result.stdout)
+    assert set(member) == {"id", "email", "role", "is_developer"}
+    assert member["email"] == email
+    assert member["role"] == "member"
+    assert member["is_developer"] is False
+    assert isinstance(member["id"], int)
+
+    result = run(
+        ["users", "create", "--email", unique_email("dev"), "--password-stdin", "--admin", "--developer"],
+        migrated,
+        stdin=PASSWORD + "\n",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    developer = json.loads(result.stdout)
+    assert set(developer) == {"id", "email", "role", "is_developer", "client_secret"}
+    assert developer["role"] == "admin"
+    assert developer["is_developer"] is True
+    assert credentials.parse(developer["client_secret"]) is Kind.CLIENT_SECRET
+    assert developer["id"] != member["id"]
+
+
+def test_users_create_refuses_a_duplicate_email(migrated: dict[str, str], tmp_path: Path) -> None:
+    email = unique_email("dup")
+    first = run(["users", "create", "--email", email, "--password-stdin"], migrated, stdin=PASSWORD)
+    assert first.returncode == 0, first.stderr
+    again = run(
+        ["users", "create", "--email", email.upper(), "--password-stdin", "--developer"],
+        migrated,
+        stdin=PASSWORD + "\n",
+    )
+    assert_one_clean_error_line(again)
+    assert "exists" in again.stderr
+
+
+@pytest.mark.parametrize("password", ["short", ""])
+def test_users_create_refuses_a_short_password(migrated: dict[str, str], password: str) -> None:
+    result = run(
+        ["users", "create", "--email", unique_email(), "--password-stdin"], migrated, stdin=password + "\n"
+    )
+    assert_one_clean_error_line(result)
+    assert "8" in result.stderr  # the policy names its minimum
+
+
+def test_users_create_refuses_a_bad_email(migrated: dict[str, str]) -> None:
+    result = run(["users", "create", "--email", "not-an-email", "--password-stdin"], migrated, stdin=PASSWORD)
+    assert_one_clean_error_line(result)

@@ -1,0 +1,143 @@
+"""`load_core_settings` validates the whole environment at once; `latchkey core` fails fast on it."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from latchkey.settings import CoreSettings, SettingsError, load_core_settings
+from tests.support import LATCHKEY, new_key
+
+GOOD = {"LATCHKEY_CORE_SECRET_KEY": new_key()}
+
+
+def problems_of(env: dict[str, str]) -> tuple[list[str], str]:
+    with pytest.raises(SettingsError) as info:
+        load_core_settings(env)
+    return [name for name, _ in info.value.problems], str(info.value)
+
+
+def test_defaults_with_only_a_key() -> None:
+    settings = load_core_settings(GOOD)
+    assert isinstance(settings, CoreSettings)
+    assert settings.env == "production"
+    assert settings.database_url == "sqlite+aiosqlite:///var/core.db"
+    assert len(settings.secret_key) == 32
+    assert (settings.access_token_ttl, settings.refresh_token_ttl) == (900, 86400)
+    assert settings.secret_rotation_grace == 86400
+    assert settings.reauth_window == 900
+    assert settings.max_body_bytes == 104_857_600
+
+
+def test_reads_every_variable() -> None:
+    settings = load_core_settings(
+        {
+            **GOOD,
+            "LATCHKEY_ENV": "dev",
+            "LATCHKEY_CORE_DATABASE_URL": "postgresql+asyncpg://u@db/latchkey",
+            "LATCHKEY_CORE_FILES_DIR": "/srv/files",
+            "LATCHKEY_ACCESS_TOKEN_TTL": "60",
+            "LATCHKEY_REFRESH_TOKEN_TTL": "120",
+            "LATCHKEY_SECRET_ROTATION_GRACE": "0",
+            "LATCHKEY_REAUTH_WINDOW": "30",
+            "LATCHKEY_MAX_BODY_BYTES": "4096",
+        }
+    )
+    assert settings.env == "dev"
+    assert settings.database_url == "postgresql+asyncpg://u@db/latchkey"
+    assert settings.files_dir == Path("/srv/files")
+    assert (settings.access_token_ttl, settings.refresh_token_ttl) == (60, 120)
+    assert (settings.secret_rotation_grace, settings.reauth_window, settings.max_body_bytes) == (0, 30, 4096)
+
+
+@pytest.mark.parametrize("env", [{}, {"LATCHKEY_CORE_SECRET_KEY": "   "}])
+def test_missing_key_is_refused(env: dict[str, str]) -> None:
+    names, message = problems_of(env)
+    assert names == ["LATCHKEY_CORE_SECRET_KEY"]
+    assert "latchkey keys generate" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        base64.urlsafe_b64encode(b"k" * 16).decode(),  # too short
+        base64.urlsafe_b64encode(bytes(range(33))).decode(),  # too long
+        base64.urlsafe_b64encode(b"\0" * 32).decode(),  # placeholder: all zeros
+        base64.urlsafe_b64encode((b"abcdefg" * 5)[:32]).decode(),  # placeholder: few distinct bytes
+        "changethis",
+        "not base64 at all!",
+    ],
+)
+def test_bad_or_placeholder_key_is_refused(value: str) -> None:
+    names, _ = problems_of({"LATCHKEY_CORE_SECRET_KEY": value})
+    assert names == ["LATCHKEY_CORE_SECRET_KEY"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LATCHKEY_ACCESS_TOKEN_TTL", "ten"),
+        ("LATCHKEY_ACCESS_TOKEN_TTL", "0"),
+        ("LATCHKEY_REFRESH_TOKEN_TTL", "1.5"),
+        ("LATCHKEY_SECRET_ROTATION_GRACE", "-1"),
+        ("LATCHKEY_REAUTH_WINDOW", "0x10"),
+        ("LATCHKEY_MAX_BODY_BYTES", "12"),
+        ("LATCHKEY_ENV", "staging"),
+        ("LATCHKEY_CORE_DATABASE_URL", "mysql://root@localhost/latchkey"),
+        ("LATCHKEY_CORE_DATABASE_URL", "sqlite:///var/core.db"),
+    ],
+)
+def test_bad_value_is_named(name: str, value: str) -> None:
+    names, message = problems_of({**GOOD, name: value})
+    assert names == [name]
+    assert name in message
+
+
+def test_every_bad_variable_is_named_in_one_line() -> None:
+    bad = {
+        "LATCHKEY_ENV": "staging",
+        "LATCHKEY_CORE_DATABASE_URL": "mysql://x",
+        "LATCHKEY_CORE_SECRET_KEY": "short",
+        "LATCHKEY_ACCESS_TOKEN_TTL": "soon",
+        "LATCHKEY_REFRESH_TOKEN_TTL": "-5",
+        "LATCHKEY_SECRET_ROTATION_GRACE": "a day",
+        "LATCHKEY_REAUTH_WINDOW": "",  # empty means default, not an error
+        "LATCHKEY_MAX_BODY_BYTES": "1e9",
+    }
+    names, message = problems_of(bad)
+    expected = {name for name, value in bad.items() if value}
+    assert set(names) == expected
+    assert "\n" not in message
+    for name in expected:
+        assert name in message
+
+
+def test_latchkey_core_with_bad_env_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "LATCHKEY_CORE_SECRET_KEY": "changethis",
+        "LATCHKEY_ACCESS_TOKEN_TTL": "forever",
+        "LATCHKEY_CORE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'core.db'}",
+    }
+    result = subprocess.run(
+        [LATCHKEY, "core", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "LATCHKEY_CORE_SECRET_KEY" in lines[0]
+    assert "LATCHKEY_ACCESS_TOKEN_TTL" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    # It never got as far as opening the database.
+    assert not (tmp_path / "core.db").exists()
