@@ -198,7 +198,6 @@ MALFORMED_JSON = [
     b'{"email": "\\ud800"}',
     b'{"email": "\x01\x02"}',
     b"{'single': 'quotes'}",
-    b"[" * 50_000,
     b'{"a": 1e99999}',
     b"NaN",
     b'{"name": "x", "name": "y"',
@@ -213,6 +212,16 @@ async def test_malformed_json_is_400_problem(
         for body in MALFORMED_JSON:
             response = await http.request(method, f"{core.url}{path}", content=body, headers=headers)
             assert_problem(response, 400)
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+async def test_deeply_nested_json_is_400_problem(
+    core: CoreServer, http: httpx.AsyncClient, admin_session: Session, depth: int
+) -> None:
+    headers = {**admin_session.headers, "content-type": "application/json"}
+    for body in [b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth]:
+        response = await http.post(f"{core.url}/v1/admin/users", content=body, headers=headers)
+        assert_problem(response, 400)
 
 
 async def test_wrongly_shaped_json_is_4xx_problem(
@@ -285,14 +294,18 @@ async def test_malformed_token_forms_are_400_oauth_json(
 # --- headers ---------------------------------------------------------------------------------------------
 
 
+async def test_large_ordinary_headers_are_served(
+    core: CoreServer, http: httpx.AsyncClient, admin_session: Session
+) -> None:
+    ordinary = {"Cookie": "c=" + "x" * 4000, "User-Agent": "u" * 1000, "X-Request-ID": "r" * 200}
+    response = await http.get(f"{core.url}/v1/me", headers={**admin_session.headers, **ordinary})
+    assert response.status_code == 200
+
+
 async def test_huge_headers_are_refused_and_the_server_survives(
     core: CoreServer, http: httpx.AsyncClient, admin_session: Session
 ) -> None:
-    # Ordinary large headers (a 4 KiB cookie, a long user agent) are served.
-    ordinary = {"Cookie": "c=" + "x" * 4000, "User-Agent": "u" * 1000}
-    response = await http.get(f"{core.url}/v1/me", headers={**admin_session.headers, **ordinary})
-    assert response.status_code == 200
-    # Absurd ones are refused (SPEC §10: 431), or the connection is dropped; never served, never a 500.
+    # SPEC §10: oversized headers are 431 (or the connection is dropped); never served, never a 500.
     attempts = [
         {"X-Junk": "j" * 100_000},
         {"Authorization": "Bearer " + "a" * 100_000},
@@ -310,7 +323,11 @@ async def test_huge_headers_are_refused_and_the_server_survives(
 
 
 async def test_odd_headers(
-    core: CoreServer, http: httpx.AsyncClient, admin_session: Session, service_client: dict[str, Any]
+    core: CoreServer,
+    http: httpx.AsyncClient,
+    admin: dict[str, Any],
+    admin_session: Session,
+    service_client: dict[str, Any],
 ) -> None:
     token = admin_session.access_token
     me = f"{core.url}/v1/me"
@@ -341,17 +358,18 @@ async def test_odd_headers(
     )
     assert_sane(latin)
     # Garbage client addresses on the token endpoint (trusted only from Secret callers) do not break it.
+    # (Right passwords: a failure here would count against the shared core's loopback address.)
     for forwarded in ["not-an-ip", ", ,", "::zz", "999.999.999.999", "1.2.3.4, 5.6.7.8", "[::1]:80"]:
         response = await http.post(
             f"{core.url}/v1/oauth/token",
-            data={"grant_type": "password", "username": unique_email("nobody"), "password": "wrong password"},
+            data={"grant_type": "password", "username": admin["email"], "password": PASSWORD},
             headers={
                 "Authorization": f"Secret {service_client['client_secret']}",
                 "X-Forwarded-For": forwarded,
             },
         )
         assert_sane(response)
-        assert response.status_code in (400, 429), response.text
+        assert response.status_code == 200, response.text
     # Odd methods and content negotiation.
     for method in ["TRACE", "PROPFIND", "PURGE"]:
         response = await http.request(method, me, headers=admin_session.headers)
