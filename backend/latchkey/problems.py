@@ -127,8 +127,19 @@ def exception_handlers(oauth_prefixes: tuple[str, ...] = ()) -> ExceptionHandler
         shown = exc.detail if status < 500 and exc.detail != HTTPStatus(status).phrase else None
         return problem_response(status, code, shown, headers=dict(exc.headers or {}), oauth=oauth)
 
+    def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+        # Litestar decodes JSON bodies lazily and lets a bad UTF-8 byte escape as UnicodeDecodeError.
+        oauth = _is_oauth(request, oauth_prefixes)
+        code = "invalid_request" if oauth else "malformed_body"
+        return problem_response(400, code, "the body is not valid UTF-8", oauth=oauth)
+
     def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "internal_error", oauth=_is_oauth(request, oauth_prefixes))
 
-    return {ProblemError: on_problem, HTTPException: on_http, Exception: on_unexpected}
+    return {
+        ProblemError: on_problem,
+        HTTPException: on_http,
+        UnicodeDecodeError: on_undecodable,
+        Exception: on_unexpected,
+    }

@@ -19,6 +19,7 @@ from latchkey.core.events.routes import router as events_router
 from latchkey.core.health.routes import healthz, readyz
 from latchkey.core.oauth.routes import router as oauth_router
 from latchkey.core.projects.routes import router as projects_router
+from latchkey.core.security.auth import authenticate_early
 from latchkey.core.security.passwords import PasswordHasher
 from latchkey.core.security.secret_box import SecretBox
 from latchkey.core.state import CoreContext
@@ -61,6 +62,7 @@ def create_app(settings: CoreSettings) -> Litestar:
             admin_router,
         ],
         state=State({"core": context}),
+        guards=[authenticate_early],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(oauth_prefixes=(OAUTH_PREFIX,)),
         request_max_body_size=settings.max_body_bytes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 
 from latchkey.core.events.broker import EventBroker
@@ -24,6 +24,6 @@ class CoreContext:
     broker: EventBroker
 
 
-def core_context(request: Request[Any, Any, State]) -> CoreContext:
+def core_context(request: ASGIConnection[Any, Any, Any, State]) -> CoreContext:
     ctx: CoreContext = request.app.state.core
     return ctx

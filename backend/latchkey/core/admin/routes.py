@@ -12,29 +12,36 @@ from litestar import Request, Router, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from latchkey.core.accounts.service import check_password_policy
+from latchkey.core.accounts.schemas import problem_responses
+from latchkey.core.accounts.service import check_password_policy, service_busy
 from latchkey.core.admin import service
 from latchkey.core.admin.schemas import AdminUser, AdminUserPage, CreateUserRequest, UpdateUserRequest
 from latchkey.core.security.auth import Principal, bearer
 from latchkey.core.security.passwords import HasherOverloaded
 from latchkey.core.state import core_context
 from latchkey.guards import require_json
-from latchkey.problems import ProblemError
 
 
-@get("/users", summary="List users")
+@get("/users", summary="List users", responses=problem_responses(400, 401, 403))
 async def list_users(
     request: Request[Any, Any, State],
     principal: Principal,
-    limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    limit: Annotated[int, Parameter(ge=1, le=100, description="page size (1–100)")] = 50,
+    cursor: Annotated[
+        str | None, Parameter(max_length=200, description="next_cursor of the previous page")
+    ] = None,
 ) -> AdminUserPage:
     """Every user, in creation order, `limit` at a time; pass `next_cursor` back as `cursor`."""
     async with core_context(request).db.read() as session:
         return await service.list_users(session, limit=limit, cursor=cursor)
 
 
-@post("/users", guards=[require_json], summary="Create a user")
+@post(
+    "/users",
+    guards=[require_json],
+    summary="Create a user",
+    responses=problem_responses(400, 401, 403, 409, 415, 422, 503),
+)
 async def create_user(
     request: Request[Any, Any, State], principal: Principal, data: CreateUserRequest
 ) -> AdminUser:
@@ -47,12 +54,7 @@ async def create_user(
     try:
         password_hash = await ctx.hasher.hash(data.password)
     except HasherOverloaded:
-        raise ProblemError(
-            503,
-            "service_unavailable",
-            "too many password operations; retry shortly",
-            headers={"Retry-After": "1"},
-        ) from None
+        raise service_busy() from None
     async with ctx.db.write() as session:
         return await service.add_user(
             session,
@@ -65,7 +67,12 @@ async def create_user(
         )
 
 
-@patch("/users/{user_id:int}", guards=[require_json], summary="Change a user")
+@patch(
+    "/users/{user_id:int}",
+    guards=[require_json],
+    summary="Change a user",
+    responses=problem_responses(400, 401, 403, 404, 409, 415),
+)
 async def update_user(
     request: Request[Any, Any, State], principal: Principal, user_id: int, data: UpdateUserRequest
 ) -> AdminUser:

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import or_, select, update
 
 from latchkey.core.models import AccessToken, ClientSecret, PersonalAccessToken, TokenChain, User
@@ -60,7 +62,7 @@ def _unauthorized(code: str, detail: str, error: str | None = "invalid_token") -
     return ProblemError(401, code, detail, headers={"WWW-Authenticate": challenge})
 
 
-def authorization_value(request: Request[Any, Any, Any], scheme: str) -> str | None:
+def authorization_value(request: ASGIConnection[Any, Any, Any, Any], scheme: str) -> str | None:
     """The credential after `scheme` in the one Authorization header, None if absent; 400 if two."""
     values = request.headers.getall("authorization", [])
     if not values:
@@ -73,7 +75,7 @@ def authorization_value(request: Request[Any, Any, Any], scheme: str) -> str | N
     return value.strip()
 
 
-def bearer_token(request: Request[Any, Any, Any]) -> str:
+def bearer_token(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The raw Bearer token of a request; 401 challenge when missing, 400 when two are sent."""
     value = authorization_value(request, "Bearer")
     if value is None:
@@ -81,9 +83,28 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     return value
 
 
-async def authenticate_bearer(request: Request[Any, Any, Any]) -> Principal:
-    """Resolve the Bearer token of a request to its Principal, or raise 400/401."""
-    return await resolve_token(core_context(request), bearer_token(request))
+_STATE_KEY = "latchkey_principal"
+
+
+async def authenticate_bearer(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Resolve the Bearer token of a request to its Principal (once per request), or raise 400/401."""
+    cached: Principal | None = request.state.get(_STATE_KEY)
+    if cached is None:
+        cached = await resolve_token(core_context(request), bearer_token(request))
+        request.state[_STATE_KEY] = cached
+    return cached
+
+
+async def authenticate_early(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """App-wide guard: authenticate Bearer routes before Litestar reads and parses their body.
+
+    Guards run before a handler's arguments are resolved, so an anonymous caller gets its 401 without
+    making the server buffer and decode a body first. Route-specific checks stay in `bearer(...)`.
+    """
+    if "principal" in handler.resolve_dependencies():
+        await authenticate_bearer(connection)
 
 
 async def resolve_token(ctx: CoreContext, value: str) -> Principal:
