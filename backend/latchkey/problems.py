@@ -127,11 +127,14 @@ def exception_handlers(oauth_prefixes: tuple[str, ...] = ()) -> ExceptionHandler
         shown = exc.detail if status < 500 and exc.detail != HTTPStatus(status).phrase else None
         return problem_response(status, code, shown, headers=dict(exc.headers or {}), oauth=oauth)
 
-    def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
-        # Litestar decodes JSON bodies lazily and lets a bad UTF-8 byte escape as UnicodeDecodeError.
+    def on_undecodable(
+        request: Request[Any, Any, Any], exc: UnicodeDecodeError | RecursionError
+    ) -> Response[Any]:
+        # Litestar decodes JSON bodies lazily and lets a bad UTF-8 byte (UnicodeDecodeError) or absurd
+        # nesting (RecursionError) escape from the decoder: both are the client's malformed body.
         oauth = _is_oauth(request, oauth_prefixes)
         code = "invalid_request" if oauth else "malformed_body"
-        return problem_response(400, code, "the body is not valid UTF-8", oauth=oauth)
+        return problem_response(400, code, "the body could not be decoded", oauth=oauth)
 
     def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -141,5 +144,6 @@ def exception_handlers(oauth_prefixes: tuple[str, ...] = ()) -> ExceptionHandler
         ProblemError: on_problem,
         HTTPException: on_http,
         UnicodeDecodeError: on_undecodable,
+        RecursionError: on_undecodable,
         Exception: on_unexpected,
     }

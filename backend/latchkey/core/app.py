@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from latchkey import __version__
+from latchkey.asgi import HeaderSizeLimit
 from latchkey.core.accounts.routes import router as accounts_router
 from latchkey.core.admin.routes import router as admin_router
 from latchkey.core.events.broker import EventBroker
@@ -63,6 +64,7 @@ def create_app(settings: CoreSettings) -> Litestar:
         ],
         state=State({"core": context}),
         guards=[authenticate_early],
+        middleware=[HeaderSizeLimit],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(oauth_prefixes=(OAUTH_PREFIX,)),
         request_max_body_size=settings.max_body_bytes,

@@ -25,7 +25,7 @@ from latchkey.problems import ProblemError
 
 ROLES = ("member", "admin")
 # Deliberately loose: one @, something on each side, no spaces; deliverability is not our business.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}$")
 
 
 def normalize_email(email: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -13,12 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from latchkey.core.accounts.service import create_user, issue_client_secret, normalize_email
 from latchkey.core.admin.schemas import AdminUser, AdminUserPage, UpdateUserRequest
 from latchkey.core.models import ClientSecret, TokenChain, User
+from latchkey.core.pagination import decode_id_cursor, encode_cursor, id_in_range
 from latchkey.core.security.secret_box import SecretBox
 from latchkey.problems import ProblemError
-
-_CURSOR_PREFIX = "u:"
-# Ids are 32-bit on PostgreSQL; a larger number is no id of ours (and must not reach the driver).
-MAX_ID = 2**31 - 1
 
 
 def admin_view(user: User) -> AdminUser:
@@ -33,34 +28,17 @@ def admin_view(user: User) -> AdminUser:
     )
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode("ascii")).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The last id of the previous page; 400 invalid_cursor for anything we did not issue."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, ValueError):
-        raw = ""
-    number = raw.removeprefix(_CURSOR_PREFIX)
-    valid = raw.startswith(_CURSOR_PREFIX) and number.isdecimal() and len(number) <= 10
-    if not valid or int(number) > MAX_ID:
-        raise ProblemError(400, "invalid_cursor", "the cursor is not one this API issued")
-    return int(number)
-
-
 async def list_users(session: AsyncSession, *, limit: int, cursor: str | None) -> AdminUserPage:
     """One page of users in id order."""
     query = select(User).order_by(User.id).limit(limit + 1)
     if cursor is not None:
-        query = query.where(User.id > decode_cursor(cursor))
+        query = query.where(User.id > decode_id_cursor("users", cursor))
     users = list((await session.scalars(query)).all())
     more = len(users) > limit
     users = users[:limit]
     return AdminUserPage(
         items=[admin_view(user) for user in users],
-        next_cursor=encode_cursor(users[-1].id) if more else None,
+        next_cursor=encode_cursor("users", users[-1].id) if more else None,
     )
 
 
@@ -117,7 +95,7 @@ async def update_user(
     long-lived credentials the user manages themselves.
     """
     user = None
-    if 1 <= user_id <= MAX_ID:
+    if id_in_range(user_id):
         user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
         raise ProblemError(404, "not_found", "no such user")

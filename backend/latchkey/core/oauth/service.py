@@ -60,7 +60,11 @@ async def password_grant(
                 "too many failed sign-ins; try again later",
                 headers={"Retry-After": str(exc.retry_after)},
             ) from None
-        user = await session.scalar(select(User).where(User.email == limits.normalize_username(username)))
+        email = limits.normalize_username(username)
+        # No stored email holds a control character (and PostgreSQL cannot even compare a NUL byte):
+        # such a username is simply unknown, and is answered like any other unknown user below.
+        known = email.isprintable()
+        user = await session.scalar(select(User).where(User.email == email)) if known else None
 
     # No transaction is open during the slow check. Unknown users are checked against a dummy hash so
     # they take as long as wrong passwords; an absurdly long password is refused without hashing it.

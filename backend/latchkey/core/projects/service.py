@@ -6,14 +6,13 @@ can have). Anyone else gets 404, exactly as for a project that does not exist, s
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from latchkey.core.models import Project, ProjectFile, User
+from latchkey.core.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_in_range
 from latchkey.core.projects.schemas import FilePage, FileView, ProjectPage, ProjectView
 from latchkey.core.projects.storage import StoredBlob
 from latchkey.core.security.auth import Principal, now
@@ -23,10 +22,8 @@ MAX_PROJECTS_PER_USER = 1000
 FILE_NAME_MAX = 255
 CONTENT_TYPE_MAX = 200
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-# Ids are 32-bit on PostgreSQL; a larger number is no id of ours (and must not reach the driver).
-MAX_ID = 2**31 - 1
-_PROJECT_CURSOR = "p:"
-_FILE_CURSOR = "f:"
+_PROJECT_CURSOR = "p"
+_FILE_CURSOR = "f"
 
 
 def project_view(project: Project) -> ProjectView:
@@ -106,29 +103,8 @@ def upload_content_type(header: str | None) -> str:
     return value
 
 
-def _encode_cursor(prefix: str, value: str) -> str:
-    return base64.urlsafe_b64encode(f"{prefix}{value}".encode()).rstrip(b"=").decode("ascii")
-
-
-def _decode_cursor(prefix: str, cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, ValueError):
-        raw = ""
-    if not raw.startswith(prefix):
-        raise ProblemError(400, "invalid_cursor", "the cursor is not one this API issued")
-    return raw.removeprefix(prefix)
-
-
-def _project_cursor(cursor: str) -> int:
-    number = _decode_cursor(_PROJECT_CURSOR, cursor)
-    if not (number.isdecimal() and len(number) <= 10 and int(number) <= MAX_ID):
-        raise ProblemError(400, "invalid_cursor", "the cursor is not one this API issued")
-    return int(number)
-
-
 def _file_cursor(cursor: str) -> str:
-    name = _decode_cursor(_FILE_CURSOR, cursor)
+    name = decode_cursor(_FILE_CURSOR, cursor)
     try:
         return check_file_name(name)
     except ProblemError:
@@ -150,13 +126,13 @@ async def list_projects(
     if not sees_all_projects(principal):
         query = query.where(Project.owner_id == principal.user_id)
     if cursor is not None:
-        query = query.where(Project.id < _project_cursor(cursor))
+        query = query.where(Project.id < decode_id_cursor(_PROJECT_CURSOR, cursor))
     projects = list((await session.scalars(query)).all())
     more = len(projects) > limit
     projects = projects[:limit]
     return ProjectPage(
         items=[project_view(project) for project in projects],
-        next_cursor=_encode_cursor(_PROJECT_CURSOR, str(projects[-1].id)) if more else None,
+        next_cursor=encode_cursor(_PROJECT_CURSOR, projects[-1].id) if more else None,
     )
 
 
@@ -164,7 +140,7 @@ async def visible_project(
     session: AsyncSession, principal: Principal, project_id: int, *, for_update: bool = False
 ) -> Project:
     """The project if the caller may see it, else 404 (the same answer as for a missing one)."""
-    if not 1 <= project_id <= MAX_ID:
+    if not id_in_range(project_id):
         raise _not_found()
     query = select(Project).where(Project.id == project_id)
     if not sees_all_projects(principal):
@@ -255,7 +231,7 @@ async def list_files(session: AsyncSession, project: Project, *, limit: int, cur
     files = files[:limit]
     return FilePage(
         items=[file_view(file) for file in files],
-        next_cursor=_encode_cursor(_FILE_CURSOR, files[-1].name) if more else None,
+        next_cursor=encode_cursor(_FILE_CURSOR, files[-1].name) if more else None,
     )
 
 

@@ -15,6 +15,7 @@ from litestar.params import Parameter
 
 from latchkey.core.accounts.schemas import problem_responses
 from latchkey.core.models import PersonalAccessToken
+from latchkey.core.pagination import decode_id_cursor, encode_cursor
 from latchkey.core.security.auth import Principal, bearer
 from latchkey.core.state import core_context
 from latchkey.core.tokens import service
@@ -66,12 +67,12 @@ async def list_tokens(
 ) -> TokenPage:
     """The caller's tokens that are not revoked, newest first: active ones and expired ones (kept listed
     for 30 days after they expire, so the user sees what stopped working). Never the token itself."""
-    after_id = service.decode_cursor(cursor) if cursor is not None else None
+    after_id = decode_id_cursor("pat", cursor) if cursor is not None else None
     async with core_context(request).db.read() as session:
         rows, next_id = await service.list_tokens(session, principal.user_id, limit=limit, after_id=after_id)
     return TokenPage(
         items=[_token_out(row) for row in rows],
-        next_cursor=service.encode_cursor(next_id) if next_id is not None else None,
+        next_cursor=encode_cursor("pat", next_id) if next_id is not None else None,
     )
 
 

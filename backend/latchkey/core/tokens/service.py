@@ -8,8 +8,6 @@ to what the role allows on every request, so a member's token with `admin` canno
 
 from __future__ import annotations
 
-import base64
-import binascii
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from latchkey.core.models import PersonalAccessToken, User
+from latchkey.core.pagination import id_in_range
 from latchkey.core.security import credentials
 from latchkey.core.security.auth import SCOPES, now
 from latchkey.core.security.credentials import Kind
@@ -76,22 +75,6 @@ def check_lifetime(expires_in_days: int) -> timedelta:
             f"expires_in_days must be between {MIN_EXPIRES_IN_DAYS} and {MAX_EXPIRES_IN_DAYS}",
         )
     return timedelta(days=expires_in_days)
-
-
-def encode_cursor(token_id: int) -> str:
-    return base64.urlsafe_b64encode(f"pat:{token_id}".encode("ascii")).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The id a page continues after; 400 `invalid_cursor` for anything we did not hand out."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        label, _, number = raw.partition(":")
-        if label != "pat" or not number.isdigit() or len(number) > 18:
-            raise ValueError(cursor)
-        return int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ProblemError(400, "invalid_cursor", "the cursor is not one this list handed out") from None
 
 
 async def list_tokens(
@@ -180,6 +163,8 @@ async def create_token(
 
 
 async def _owned_unrevoked(session: AsyncSession, user_id: int, token_id: int) -> PersonalAccessToken:
+    if not id_in_range(token_id):
+        raise ProblemError(404, "not_found", "no such token")
     row = await session.scalar(
         select(PersonalAccessToken)
         .where(
