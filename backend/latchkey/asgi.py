@@ -11,14 +11,44 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 # would let one request make the server hold megabytes. uvicorn's httptools parser sets no limit itself.
 MAX_HEADER_BYTES = 32 * 1024
 
-_TOO_LARGE = json.dumps(
-    {
+
+def problem_body(status: int, code: str, detail: str | None = None) -> bytes:
+    """An RFC 9457 problem+json body, for places that answer in raw ASGI."""
+    from http import HTTPStatus
+
+    content: dict[str, object] = {
         "type": "about:blank",
-        "title": "Request Header Fields Too Large",
-        "status": 431,
-        "code": "headers_too_large",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "code": code,
     }
-).encode()
+    if detail:
+        content["detail"] = detail
+    return json.dumps(content).encode()
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    code: str,
+    detail: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer a raw ASGI request with a problem+json response (and `Cache-Control: no-store`)."""
+    body = problem_body(status, code, detail)
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            *(headers or []),
+        ],
+    }
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(start)
+    await send(end)
 
 
 class HeaderSizeLimit:
@@ -34,21 +64,6 @@ class HeaderSizeLimit:
             for name, value in scope["headers"]:
                 size += len(name) + len(value)
             if size > self.max_bytes:
-                start: HTTPResponseStartEvent = {
-                    "type": "http.response.start",
-                    "status": 431,
-                    "headers": [
-                        (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(_TOO_LARGE)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-                body: HTTPResponseBodyEvent = {
-                    "type": "http.response.body",
-                    "body": _TOO_LARGE,
-                    "more_body": False,
-                }
-                await send(start)
-                await send(body)
+                await send_problem(send, 431, "headers_too_large", headers=[(b"connection", b"close")])
                 return
         await self.app(scope, receive, send)
