@@ -29,14 +29,19 @@ class History:
 
     def metadata(self) -> MetaData:
         if self.name == "core":
-            from latchkey.core.models import Base
+            from latchkey.core.models import Base as CoreBase
 
-            return Base.metadata
+            return CoreBase.metadata
+        if self.name == "bff":
+            from latchkey.bff.models import Base as BffBase
+
+            return BffBase.metadata
         raise ValueError(f"unknown history {self.name!r}")
 
 
 HISTORIES = {
     "core": History("core", PACKAGE_DIR / "core" / "migrations", "alembic_version_core"),
+    "bff": History("bff", PACKAGE_DIR / "bff" / "migrations", "alembic_version_bff"),
 }
 
 

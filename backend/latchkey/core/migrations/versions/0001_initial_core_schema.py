@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import latchkey.core.models
+import latchkey.db
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_key", sa.String(length=64), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
@@ -44,8 +44,8 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("is_developer", sa.Boolean(), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
@@ -55,8 +55,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("secret_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("lookup_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("valid_until", latchkey.core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", latchkey.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_client_secrets_user_id_users"), ondelete="CASCADE"
         ),
@@ -74,10 +74,10 @@ def upgrade() -> None:
         sa.Column("scopes", sa.String(length=200), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", latchkey.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", latchkey.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -96,8 +96,8 @@ def upgrade() -> None:
         sa.Column("owner_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("description", sa.String(length=2000), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["owner_id"], ["users.id"], name=op.f("fk_projects_owner_id_users"), ondelete="CASCADE"
         ),
@@ -111,10 +111,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("client_id", sa.Integer(), nullable=False),
-        sa.Column("auth_time", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("auth_time", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", latchkey.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["client_id"], ["users.id"], name=op.f("fk_token_chains_client_id_users"), ondelete="CASCADE"
         ),
@@ -132,9 +132,9 @@ def upgrade() -> None:
         sa.Column("chain_id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("scopes", sa.String(length=200), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", latchkey.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["chain_id"],
             ["token_chains.id"],
@@ -157,8 +157,8 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("content_type", sa.String(length=200), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["project_id"],
             ["projects.id"],
@@ -177,8 +177,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("chain_id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("rotated_at", latchkey.core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", latchkey.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("rotated_at", latchkey.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["chain_id"],
             ["token_chains.id"],

@@ -1,0 +1,47 @@
+"""The BFF's session store tables. The session id is stored only as a hash; tokens only encrypted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, LargeBinary, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from latchkey.db import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012
+
+
+class SessionRow(Base):
+    """One browser session. `version` is bumped by every token change; a refresh claims the row first."""
+
+    __tablename__ = "bff_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's session id
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)  # shown in /bff/sessions
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    user_json: Mapped[str] = mapped_column(String(2000))  # {id, email, name, role, is_developer}
+    created_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # absolute end
+    key_id: Mapped[str] = mapped_column(String(16))  # which cookie key's subkey encrypts the tokens
+    tokens_encrypted: Mapped[bytes] = mapped_column(LargeBinary)  # access and refresh token, AES-GCM
+    access_issued_at: Mapped[datetime] = mapped_column()
+    access_expires_at: Mapped[datetime] = mapped_column()
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    refresh_claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
