@@ -1,0 +1,388 @@
+"""Browser sessions: from the sealed cookie to a valid access token, and every way a session ends.
+
+The `/api` hot path (`authorize`) answers from a small in-process cache of validated sessions, so a
+proxied request costs no database round trip; an entry is re-read from the store after
+`CACHE_TTL` seconds, so a session ended on another instance is refused here within that time (and at
+once on the instance that ended it). `/bff/*` routes always read the store. The refresh token is only
+ever read from the store, and a refresh is claimed on the session row first, so parallel tabs or several
+BFF instances cause one refresh, never a broken session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from latchkey.bff.cookies import CookiePolicy
+from latchkey.bff.core_client import CoreClient, CoreUnavailable, GrantRefused
+from latchkey.bff.proxy import StreamRegistry
+from latchkey.bff.store import SessionRecord, SessionStore, Tokens, hash_session_id
+from latchkey.problems import ProblemError
+from latchkey.sealing import (
+    InvalidSeal,
+    KeyRing,
+    SealExpired,
+    SessionCookie,
+    new_session_id,
+    seal,
+    unseal,
+)
+from latchkey.settings import BffSettings
+
+log = logging.getLogger("latchkey.bff.sessions")
+
+# A session ended on another instance is refused here within this many seconds (SPEC §8: 2 s).
+CACHE_TTL = 1.0
+CACHE_SIZE = 10_000
+# How long one instance may hold the refresh claim on a session before another may take over.
+REFRESH_LEASE = timedelta(seconds=15)
+REFRESH_WAIT = 5.0
+LOGIN_CONCURRENCY = 32
+
+# Why a session ended → the code a fetch() sees afterwards.
+END_CODES = {"idle": "session_idle_expired", "expired": "session_expired"}
+
+
+def end_code(reason: str | None) -> str:
+    return END_CODES.get(reason or "", "session_revoked")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Grant:
+    """What the proxy needs from a valid session."""
+
+    access_token: str
+    session_key: str
+
+
+@dataclass(slots=True)
+class _Cached:
+    record: SessionRecord
+    grant: Grant
+    checked_at: float  # monotonic: when the record was last read from the store
+    last_seen: float  # wall clock: the latest activity this instance knows of
+    last_written: float  # wall clock: the last_seen value written to the store
+    expires_at: float
+    refresh_due: float
+
+
+def _refresh_due(tokens: Tokens) -> float:
+    """Refresh shortly before expiry: a quarter of the token's life before it, at most 30 s before."""
+    issued, expires = tokens.issued_at.timestamp(), tokens.expires_at.timestamp()
+    return expires - min(30.0, (expires - issued) / 4)
+
+
+class SessionManager:
+    """Creates, validates, refreshes and ends sessions; the proxy's SessionGate."""
+
+    def __init__(
+        self,
+        settings: BffSettings,
+        store: SessionStore,
+        ring: KeyRing,
+        core: CoreClient,
+        streams: StreamRegistry,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ring = ring
+        self.core = core
+        self.streams = streams
+        self.cookies = CookiePolicy(settings)
+        self.idle = settings.session_idle_timeout
+        self.touch_interval = min(60.0, self.idle / 4)
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._refresh_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._logins = 0
+
+    # --- the cookie ---------------------------------------------------------------------------------
+
+    def session_hash(self, headers: list[tuple[bytes, bytes]], now: float | None = None) -> str:
+        """The id hash of the session named by a valid cookie, or 401 `no_session` / `session_expired`."""
+        values = self.cookies.values_in([value for name, value in headers if name == b"cookie"])
+        expired = False
+        for value in values:
+            try:
+                cookie = unseal(self.ring, value, name=self.cookies.name, now=now)
+            except SealExpired:
+                expired = True
+                continue
+            except InvalidSeal:
+                continue
+            return hash_session_id(cookie.sid)
+        if expired:
+            raise ProblemError(401, "session_expired", "the session has expired; sign in again")
+        raise ProblemError(401, "no_session", "sign in first")
+
+    def seal_cookie(self, sid: bytes, expires_at: datetime) -> str:
+        now = int(time.time())
+        return seal(
+            self.ring,
+            SessionCookie(sid=sid, issued_at=now, expires_at=int(expires_at.timestamp())),
+            name=self.cookies.name,
+        )
+
+    # --- validation ---------------------------------------------------------------------------------
+
+    async def _check(self, record: SessionRecord | None, now: float, last_seen: float | None = None) -> SessionRecord:
+        """Raise the right 401 for an ended, expired, idle or unreadable session; end it if needed."""
+        if record is None:
+            raise ProblemError(401, "no_session", "sign in first")
+        if record.ended_at is not None:
+            raise ProblemError(401, end_code(record.end_reason), "the session has ended; sign in again")
+        seen = max(record.last_seen_at.timestamp(), last_seen or 0.0)
+        reason = (
+            "expired"
+            if now >= record.expires_at.timestamp()
+            else "idle"
+            if now >= seen + self.idle
+            else "key_removed"
+            if record.tokens is None
+            else None
+        )
+        if reason is not None:
+            await self.end(record.id_hash, reason)
+            raise ProblemError(401, end_code(reason), "the session has ended; sign in again")
+        return record
+
+    async def load(self, id_hash: str) -> SessionRecord:
+        """Read a session from the store (never the cache), validate it, and record the activity."""
+        now = time.time()
+        record = await self._check(await self.store.get(id_hash), now)
+        if now - record.last_seen_at.timestamp() >= self.touch_interval:
+            await self.store.touch(id_hash, datetime.fromtimestamp(now, UTC))
+            record = replace(record, last_seen_at=datetime.fromtimestamp(now, UTC))
+        self._remember(record, now)
+        return record
+
+    def _remember(self, record: SessionRecord, now: float) -> _Cached:
+        assert record.tokens is not None
+        cached = self._cache.get(record.id_hash)
+        last_seen = max(record.last_seen_at.timestamp(), cached.last_seen if cached else 0.0)
+        entry = _Cached(
+            record=record,
+            grant=Grant(record.tokens.access_token, record.id_hash),
+            checked_at=time.monotonic(),
+            last_seen=last_seen,
+            last_written=record.last_seen_at.timestamp(),
+            expires_at=record.expires_at.timestamp(),
+            refresh_due=_refresh_due(record.tokens),
+        )
+        self._cache[record.id_hash] = entry
+        self._cache.move_to_end(record.id_hash)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return entry
+
+    def forget(self, id_hash: str) -> None:
+        """Drop a session from this instance at once: its cache entry and its open streams."""
+        self._cache.pop(id_hash, None)
+        self.streams.close_session(id_hash)
+
+    # --- the /api hot path (SessionGate) -----------------------------------------------------------
+
+    async def authorize(self, scope: Any) -> Grant:
+        now = time.time()
+        id_hash = self.session_hash(scope["headers"], now)
+        entry = self._cache.get(id_hash)
+        if entry is None or time.monotonic() - entry.checked_at >= CACHE_TTL:
+            record = await self._check(
+                await self.store.get(id_hash), now, entry.last_seen if entry is not None else None
+            )
+            entry = self._remember(record, now)
+        elif now >= entry.expires_at or now >= entry.last_seen + self.idle:
+            await self._check(entry.record, now, entry.last_seen)
+        entry.last_seen = now
+        if now - entry.last_written >= self.touch_interval:
+            # Activity is written at most every min(60 s, idle/4), off the request's path.
+            entry.last_written = now
+            self._spawn(self.store.touch(id_hash, datetime.fromtimestamp(now, UTC)))
+        if now >= entry.refresh_due:
+            record = await self.refresh(id_hash, entry.grant.access_token)
+            return Grant(record.tokens.access_token if record.tokens else "", id_hash)
+        return entry.grant
+
+    async def after_upstream_401(self, grant: Grant) -> Grant:
+        record = await self.refresh(grant.session_key, grant.access_token)
+        assert record.tokens is not None
+        return Grant(record.tokens.access_token, grant.session_key)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- refresh ------------------------------------------------------------------------------------
+
+    async def refresh(self, id_hash: str, stale_access_token: str) -> SessionRecord:
+        """Replace the session's access token (once, whoever asks), or end it if the chain is revoked."""
+        lock = self._refresh_locks.setdefault(id_hash, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._refresh_locked(id_hash, stale_access_token)
+        finally:
+            if not lock.locked() and self._refresh_locks.get(id_hash) is lock:
+                del self._refresh_locks[id_hash]
+
+    async def _refresh_locked(self, id_hash: str, stale_access_token: str) -> SessionRecord:
+        deadline = time.monotonic() + REFRESH_WAIT
+        while True:
+            now = time.time()
+            record = await self._check(await self.store.get(id_hash), now)
+            assert record.tokens is not None
+            if record.tokens.access_token != stale_access_token and now < _refresh_due(record.tokens):
+                self._remember(record, now)  # another task or instance refreshed it already
+                return record
+            if await self.store.claim_refresh(id_hash, record.version, utcnow(), REFRESH_LEASE):
+                return await self._refresh_claimed(record)
+            if time.monotonic() >= deadline:
+                raise ProblemError(503, "refresh_in_progress", "try again in a moment", headers={"Retry-After": "1"})
+            await asyncio.sleep(0.05)
+
+    async def _refresh_claimed(self, record: SessionRecord) -> SessionRecord:
+        assert record.tokens is not None
+        try:
+            tokens = await self.core.refresh(record.tokens.refresh_token)
+        except GrantRefused as refused:
+            await self.store.release_claim(record.id_hash)
+            if refused.error == "invalid_grant":
+                # The chain was revoked (password change, disabled user, reuse): the session is over.
+                await self.end(record.id_hash, "revoked", revoke=False)
+                raise ProblemError(401, "session_revoked", "the session was revoked; sign in again") from None
+            raise _upstream_problem(refused) from None
+        except CoreUnavailable as exc:
+            await self.store.release_claim(record.id_hash)
+            raise _unavailable(exc) from None
+        await self.store.save_tokens(record.id_hash, tokens, utcnow())
+        refreshed = replace(record, tokens=tokens, version=record.version + 2)
+        self._remember(refreshed, time.time())
+        return refreshed
+
+    # --- login, re-authentication -------------------------------------------------------------------
+
+    async def login(self, username: str, password: str, ip: str, user_agent: str) -> tuple[SessionRecord, str]:
+        """Password grant at the core, then a new session with a new id (no fixation): (record, cookie)."""
+        if self._logins >= LOGIN_CONCURRENCY:
+            raise ProblemError(503, "service_unavailable", "too many sign-ins at once", headers={"Retry-After": "1"})
+        self._logins += 1
+        try:
+            tokens = await self._password_grant(username, password, ip)
+            try:
+                user = await self.core.me(tokens.access_token)
+            except CoreUnavailable as exc:
+                raise _unavailable(exc) from None
+            except GrantRefused as refused:
+                raise _upstream_problem(refused) from None
+        finally:
+            self._logins -= 1
+        sid = new_session_id()
+        now = utcnow()
+        expires_at = now + timedelta(seconds=self.settings.session_max_age)
+        record = await self.store.create(
+            id_hash=hash_session_id(sid),
+            user=user,
+            tokens=tokens,
+            now=now,
+            expires_at=expires_at,
+            user_agent=user_agent,
+            ip=ip,
+        )
+        return record, self.seal_cookie(sid, expires_at)
+
+    async def _password_grant(self, username: str, password: str, ip: str) -> Tokens:
+        try:
+            return await self.core.password_grant(username, password, ip)
+        except CoreUnavailable as exc:
+            raise _unavailable(exc) from None
+        except GrantRefused as refused:
+            if refused.error == "invalid_grant":
+                raise ProblemError(401, "invalid_credentials", "the email or password is wrong") from None
+            raise _upstream_problem(refused) from None
+
+    async def reauthenticate(self, record: SessionRecord, password: str, ip: str) -> None:
+        """A fresh password grant for the session's user: same session id, new tokens and auth_time."""
+        tokens = await self._password_grant(str(record.user["email"]), password, ip)
+        old = record.tokens
+        await self.store.save_tokens(record.id_hash, tokens, utcnow())
+        self._cache.pop(record.id_hash, None)
+        if old is not None:
+            self._spawn(self._revoke(old.refresh_token))
+
+    # --- ending sessions ----------------------------------------------------------------------------
+
+    async def end(self, id_hash: str, reason: str, *, revoke: bool = True) -> bool:
+        """End a session: in the store, in this instance's cache and streams, and its chain at the core."""
+        ended = await self.store.end(id_hash, reason, utcnow())
+        self.forget(id_hash)
+        if ended is not None and ended.tokens is not None and revoke:
+            await self._revoke(ended.tokens.refresh_token)
+        return ended is not None
+
+    async def end_all(self, user_id: int, reason: str) -> int:
+        ended = await self.store.end_all(user_id, reason, utcnow())
+        for record in ended:
+            self.forget(record.id_hash)
+        await asyncio.gather(*(self._revoke(r.tokens.refresh_token) for r in ended if r.tokens is not None))
+        return len(ended)
+
+    async def _revoke(self, refresh_token: str) -> None:
+        try:
+            await self.core.revoke(refresh_token)
+        except CoreUnavailable:
+            # The session is already over here; its chain then dies with its refresh TTL at the latest.
+            log.warning("could not revoke an ended session's refresh token at the core")
+
+    async def sweep(self) -> int:
+        """End (and revoke) sessions whose absolute or idle end passed without a request."""
+        now = utcnow()
+        count = 0
+        for id_hash in await self.store.overdue(now, self.idle, 200):
+            record = await self.store.get(id_hash)
+            if record is None:
+                continue
+            reason = "expired" if now >= record.expires_at else "idle"
+            count += await self.end(id_hash, reason)
+        await self.store.purge(now - timedelta(seconds=self.settings.session_max_age))
+        return count
+
+    async def run_sweeper(self) -> None:
+        interval = max(0.5, min(30.0, self.idle / 2))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.warning("session sweep failed; retrying later", exc_info=True)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _unavailable(exc: CoreUnavailable) -> ProblemError:
+    if exc.timeout:
+        return ProblemError(504, "upstream_timeout", "the API did not answer in time")
+    return ProblemError(502, "upstream_unavailable", "the API is unreachable")
+
+
+def _upstream_problem(refused: GrantRefused) -> ProblemError:
+    headers = {"Retry-After": refused.retry_after} if refused.retry_after else None
+    if refused.status == 429:
+        return ProblemError(429, "rate_limited", "too many attempts; try again later", headers=headers)
+    if refused.status == 503:
+        return ProblemError(503, "service_unavailable", "the API is busy; retry shortly", headers=headers)
+    log.error("the core refused the BFF: %s %s", refused.status, refused.error)
+    return ProblemError(502, "upstream_unavailable", "the API refused the request")
