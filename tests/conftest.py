@@ -10,7 +10,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import BACKENDS, CoreServer, Session, login, start_core, stop_core
+from tests.support import (
+    BACKENDS,
+    BffServer,
+    Browser,
+    CoreServer,
+    Session,
+    login,
+    start_bff,
+    start_core,
+    stop_bff,
+    stop_core,
+)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -65,3 +76,40 @@ async def member_session(
     core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any], member: dict[str, Any]
 ) -> Session:
     return await login(http, core, service_client["client_secret"], member["email"])
+
+
+@pytest.fixture(scope="session")
+async def bff(
+    backend: str, core: CoreServer, service_client: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[BffServer]:
+    """A shared BFF process in front of the shared core."""
+    server = await start_bff(
+        backend, tmp_path_factory.mktemp(f"bff-{backend}"), core, service_client["client_secret"]
+    )
+    yield server
+    await stop_bff(server)
+
+
+@pytest.fixture
+async def bff_factory(
+    backend: str, core: CoreServer, service_client: dict[str, Any], tmp_path: Path
+) -> AsyncIterator[Callable[..., Awaitable[BffServer]]]:
+    """Start extra BFF processes: `await bff_factory(core=other_core, LATCHKEY_X="1")`."""
+    started: list[BffServer] = []
+
+    async def factory(*, core_server: CoreServer | None = None, **overrides: str) -> BffServer:
+        upstream = core_server or core
+        server = await start_bff(
+            backend, tmp_path / f"bff{len(started)}", upstream, service_client["client_secret"], **overrides
+        )
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        await stop_bff(server)
+
+
+@pytest.fixture
+async def browser(http: httpx.AsyncClient, bff: BffServer) -> Browser:
+    return Browser(http, bff)

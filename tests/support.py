@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -248,3 +249,159 @@ async def login(
 
 def random_ip() -> str:
     return f"198.51.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+
+
+# --- the BFF ---------------------------------------------------------------------------------------------
+
+TOKEN_PATTERN = re.compile(rb"lk[aprs]_[A-Za-z0-9]{49}")
+# PATs and client secrets may appear only in the answers of the routes that exist to show them.
+SHOWS_PATS = ("/api/v1/me/tokens",)
+SHOWS_SECRETS = ("/api/v1/me/client-secret",)
+
+
+def assert_no_token_leak(path: str, headers: Mapping[str, str] | httpx.Headers, body: bytes) -> None:
+    """No access or refresh token ever reaches the browser; PATs and secrets only where shown on purpose."""
+    blob = body + b"\n" + "\n".join(f"{k}: {v}" for k, v in headers.items()).encode()
+    for match in TOKEN_PATTERN.findall(blob):
+        kind = match[:4]
+        allowed = (kind == b"lkp_" and path.startswith(SHOWS_PATS)) or (
+            kind == b"lks_" and path.startswith(SHOWS_SECRETS)
+        )
+        assert allowed, f"{match[:4]!r} token leaked to the browser on {path}"
+
+
+@dataclass
+class BffServer:
+    """A real `latchkey bff` process on a free port, in front of a real core."""
+
+    env: dict[str, str]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        return self.env["LATCHKEY_BFF_DATABASE_URL"]
+
+    def start(self) -> None:
+        self.log_path = self.workdir / f"bff-{self.port}.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [LATCHKEY, "bff", "--port", str(self.port)],
+                env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bff exited: {self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"bff did not start: {self.log()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+
+def bff_env(core: CoreServer, database_url: str, client_secret: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "LATCHKEY_ENV": "production",
+        "LATCHKEY_BFF_DATABASE_URL": database_url,
+        "LATCHKEY_CORE_URL": core.url,
+        "LATCHKEY_BFF_CLIENT_SECRET": client_secret,
+        "LATCHKEY_COOKIE_KEYS": f"k1:{new_key()}",
+    }
+    env.update(overrides)
+    return env
+
+
+async def start_bff(
+    backend: str, workdir: Path, core: CoreServer, client_secret: str, **overrides: str
+) -> BffServer:
+    """Create a session database, migrate it with the CLI, and start a BFF process on it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = overrides.pop("LATCHKEY_BFF_DATABASE_URL", None) or await new_database_url(backend, workdir, "bff")
+    server = BffServer(env=bff_env(core, url, client_secret, **overrides), workdir=workdir)
+    migrated = await asyncio.to_thread(run_cli, ["db", "upgrade", "bff"], server.env)
+    assert migrated.returncode == 0, migrated.stderr
+    await asyncio.to_thread(server.start)
+    return server
+
+
+async def stop_bff(server: BffServer, *, drop: bool = True) -> None:
+    await asyncio.to_thread(server.stop)
+    if drop:
+        await drop_database(server.database_url)
+
+
+def cookie_from(response: httpx.Response, name: str) -> str | None:
+    """The value our Set-Cookie gives (None when it clears the cookie)."""
+    for header in response.headers.get_list("set-cookie"):
+        first = header.split(";", 1)[0]
+        cookie_name, _, value = first.partition("=")
+        if cookie_name.strip() == name:
+            return value or None
+    return None
+
+
+class Browser:
+    """What a browser tab does, by hand: keeps our cookie (httpx won't send a Secure cookie over http),
+    sends `X-CSRF: 1`, and checks every response for leaked tokens."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, bff: BffServer, cookie_name: str = "__Host-latchkey"
+    ) -> None:
+        self.client = client
+        self.bff = bff
+        self.cookie_name = cookie_name
+        self.cookie: str | None = None
+
+    def headers(self, extra: Mapping[str, str] | None = None, *, csrf: bool = True) -> dict[str, str]:
+        headers = {"X-CSRF": "1"} if csrf else {}
+        if self.cookie is not None:
+            headers["Cookie"] = f"{self.cookie_name}={self.cookie}"
+        headers.update(extra or {})
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        csrf: bool = True,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        response = await self.client.request(
+            method, self.bff.url + path, headers=self.headers(headers, csrf=csrf), **kwargs
+        )
+        assert_no_token_leak(path, response.headers, response.content)
+        for header in response.headers.get_list("set-cookie"):
+            if header.startswith(self.cookie_name + "="):
+                self.cookie = cookie_from(response, self.cookie_name)
+        return response
+
+    async def login(self, email: str, password: str = PASSWORD) -> httpx.Response:
+        response = await self.request("POST", "/bff/login", json={"username": email, "password": password})
+        assert response.status_code == 200, response.text
+        return response

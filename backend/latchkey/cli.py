@@ -10,7 +10,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from latchkey.settings import SettingsError, encode_key, load_core_settings
+from latchkey.settings import SettingsError, encode_key, load_bff_settings, load_core_settings
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -45,12 +45,32 @@ def cmd_core(args: argparse.Namespace) -> int:
     return _serve("latchkey.core.app:app_from_env", args.host, args.port, args.workers)
 
 
+def cmd_bff(args: argparse.Namespace) -> int:
+    try:
+        load_bff_settings(os.environ)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    return _serve("latchkey.bff.app:app_from_env", args.host, args.port, args.workers)
+
+
+def _database_url(name: str) -> str:
+    """The DB URL of one app, needing only that variable (migrating needs no keys)."""
+    variable, default = {
+        "core": ("LATCHKEY_CORE_DATABASE_URL", "sqlite+aiosqlite:///var/core.db"),
+        "bff": ("LATCHKEY_BFF_DATABASE_URL", "sqlite+aiosqlite:///var/bff.db"),
+    }[name]
+    url = os.environ.get(variable, "").strip() or default
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise SettingsError([(variable, "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")])
+    return url
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from latchkey.migrate import upgrade
 
-    targets = ["core"] if args.target in ("core", "all") else []
+    targets = ["core", "bff"] if args.target == "all" else [args.target]
     try:
-        settings = {"core": load_core_settings(os.environ).database_url} if targets else {}
+        settings = {name: _database_url(name) for name in targets}
     except SettingsError as exc:
         return _fail(str(exc))
     for name in targets:
@@ -125,10 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     core.add_argument("--workers", type=int, default=1)
     core.set_defaults(func=cmd_core)
 
+    bff = sub.add_parser("bff", help="serve the BFF with uvicorn", description="Serve the BFF.")
+    bff.add_argument("--host", default="127.0.0.1")
+    bff.add_argument("--port", type=int, default=8000)
+    bff.add_argument("--workers", type=int, default=1)
+    bff.set_defaults(func=cmd_bff)
+
     db = sub.add_parser("db", help="database migrations", description="Database migrations.")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = db_sub.add_parser("upgrade", help="apply Alembic migrations", description="Apply migrations.")
-    up.add_argument("target", nargs="?", choices=["core", "all"], default="all")
+    up.add_argument("target", nargs="?", choices=["core", "bff", "all"], default="all")
     up.set_defaults(func=cmd_db_upgrade)
 
     users = sub.add_parser("users", help="manage users", description="Manage users.")

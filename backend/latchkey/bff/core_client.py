@@ -79,7 +79,9 @@ class CoreClient:
         if ip is not None:
             # Overwritten, never appended: the core trusts this header only from Secret callers.
             headers["X-Forwarded-For"] = ip
-        status, body, response_headers = await self._call("POST", "/v1/oauth/token", data=form, headers=headers)
+        status, body, response_headers = await self._call(
+            "POST", "/v1/oauth/token", data=form, headers=headers
+        )
         if status != 200:
             raise GrantRefused(status, str(body.get("error", "")), response_headers.get("Retry-After"))
         now = datetime.now(UTC)
@@ -106,7 +108,9 @@ class CoreClient:
         )
 
     async def me(self, access_token: str) -> dict[str, Any]:
-        status, body, _ = await self._call("GET", "/v1/me", headers={"Authorization": f"Bearer {access_token}"})
+        status, body, _ = await self._call(
+            "GET", "/v1/me", headers={"Authorization": f"Bearer {access_token}"}
+        )
         if status != 200:
             raise GrantRefused(status, str(body.get("code", "")))
         return {key: body[key] for key in ("id", "email", "name", "role", "is_developer")}

@@ -13,9 +13,19 @@
 
 from __future__ import annotations
 
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
+
 from latchkey.asgi import send_problem
 from latchkey.settings import BffSettings
-from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ALLOWED_FETCH_SITES = frozenset({b"same-origin", b"none"})
@@ -43,7 +53,7 @@ class CsrfMiddleware:
         return scope.get("scheme", "http").encode() + b"://" + host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._guarded(scope["path"]):  # type: ignore[comparison-overlap]
+        if scope["type"] != ScopeType.HTTP or not self._guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
         origin = fetch_site = csrf = host = None
@@ -76,12 +86,19 @@ class CsrfMiddleware:
             # Includes `null` (sandboxed frames, some redirects): never ours.
             await send_problem(send, 403, "csrf_failed", "cross-origin request refused")
             return
-        if method not in SAFE_METHODS and not listed and fetch_site is not None and fetch_site not in _ALLOWED_FETCH_SITES:
+        if (
+            method not in SAFE_METHODS
+            and not listed
+            and fetch_site is not None
+            and fetch_site not in _ALLOWED_FETCH_SITES
+        ):
             await send_problem(send, 403, "csrf_failed", "cross-site request refused")
             return
+        if not scope["path"].startswith(self.prefixes[1]):
+            # /bff answers carry session data: never cached (the proxy sets this on /api itself).
+            send = _no_store(send)
         if listed and origin is not None:
-            await self.app(scope, receive, _with_cors(send, origin))
-            return
+            send = _with_cors(send, origin)
         await self.app(scope, receive, send)
 
 
@@ -104,6 +121,17 @@ async def _preflight(send: Send, origin: bytes) -> None:
     await send(end)
 
 
+def _no_store(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+            headers.append((b"cache-control", b"no-store"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
 def _with_cors(send: Send, origin: bytes) -> Send:
     """Add the CORS answer headers for a listed origin to the response start."""
 
@@ -116,7 +144,7 @@ def _with_cors(send: Send, origin: bytes) -> Send:
                 (b"access-control-expose-headers", b"X-Request-ID, Retry-After"),
                 (b"vary", b"Origin"),
             ]
-            message = {**message, "headers": headers}  # type: ignore[misc]
+            message = {**message, "headers": headers}
         await send(message)
 
     return wrapped

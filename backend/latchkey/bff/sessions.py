@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,7 +109,7 @@ class SessionManager:
 
     # --- the cookie ---------------------------------------------------------------------------------
 
-    def session_hash(self, headers: list[tuple[bytes, bytes]], now: float | None = None) -> str:
+    def session_hash(self, headers: Iterable[tuple[bytes, bytes]], now: float | None = None) -> str:
         """The id hash of the session named by a valid cookie, or 401 `no_session` / `session_expired`."""
         values = self.cookies.values_in([value for name, value in headers if name == b"cookie"])
         expired = False
@@ -135,7 +136,9 @@ class SessionManager:
 
     # --- validation ---------------------------------------------------------------------------------
 
-    async def _check(self, record: SessionRecord | None, now: float, last_seen: float | None = None) -> SessionRecord:
+    async def _check(
+        self, record: SessionRecord | None, now: float, last_seen: float | None = None
+    ) -> SessionRecord:
         """Raise the right 401 for an ended, expired, idle or unreadable session; end it if needed."""
         if record is None:
             raise ProblemError(401, "no_session", "sign in first")
@@ -247,7 +250,9 @@ class SessionManager:
             if await self.store.claim_refresh(id_hash, record.version, utcnow(), REFRESH_LEASE):
                 return await self._refresh_claimed(record)
             if time.monotonic() >= deadline:
-                raise ProblemError(503, "refresh_in_progress", "try again in a moment", headers={"Retry-After": "1"})
+                raise ProblemError(
+                    503, "refresh_in_progress", "try again in a moment", headers={"Retry-After": "1"}
+                )
             await asyncio.sleep(0.05)
 
     async def _refresh_claimed(self, record: SessionRecord) -> SessionRecord:
@@ -271,10 +276,14 @@ class SessionManager:
 
     # --- login, re-authentication -------------------------------------------------------------------
 
-    async def login(self, username: str, password: str, ip: str, user_agent: str) -> tuple[SessionRecord, str]:
+    async def login(
+        self, username: str, password: str, ip: str, user_agent: str
+    ) -> tuple[SessionRecord, str]:
         """Password grant at the core, then a new session with a new id (no fixation): (record, cookie)."""
         if self._logins >= LOGIN_CONCURRENCY:
-            raise ProblemError(503, "service_unavailable", "too many sign-ins at once", headers={"Retry-After": "1"})
+            raise ProblemError(
+                503, "service_unavailable", "too many sign-ins at once", headers={"Retry-After": "1"}
+            )
         self._logins += 1
         try:
             tokens = await self._password_grant(username, password, ip)

@@ -137,9 +137,7 @@ class SqlSessionStore:
 
     def _record(self, row: SessionRow) -> SessionRecord:
         opened = self.box.open(row.id_hash, row.key_id, row.tokens_encrypted)
-        tokens = (
-            Tokens(opened[0], opened[1], row.access_issued_at, row.access_expires_at) if opened else None
-        )
+        tokens = Tokens(opened[0], opened[1], row.access_issued_at, row.access_expires_at) if opened else None
         return SessionRecord(
             id_hash=row.id_hash,
             public_id=row.public_id,

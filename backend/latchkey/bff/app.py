@@ -1,0 +1,112 @@
+"""The BFF's app factory: `create_app(settings)` builds the ASGI app from the settings passed in.
+
+`/api/*` is dispatched straight to the proxy (raw ASGI, no framework work on the hot path); everything
+else goes to a Litestar app for `/bff/*`, the probes, and (when configured) the built SPA. CSRF/CORS
+checks and the header-size limit sit in front of both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy import text
+
+from latchkey import __version__
+from latchkey.asgi import HeaderSizeLimit
+from latchkey.bff.core_client import CoreClient
+from latchkey.bff.csrf import CsrfMiddleware
+from latchkey.bff.proxy import ApiProxy, StreamRegistry
+from latchkey.bff.routes import bff_router
+from latchkey.bff.sessions import SessionManager
+from latchkey.bff.store import SqlSessionStore
+from latchkey.db import Database
+from latchkey.problems import ProblemError, exception_handlers
+from latchkey.sealing import KeyRing
+from latchkey.settings import BffSettings, load_bff_settings
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz")
+async def readyz(request: Request[Any, Any, State]) -> dict[str, str]:
+    db: Database = request.app.state.db
+    try:
+        async with db.read() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ProblemError(503, "database_unavailable", "the session store is not answering") from exc
+    return {"status": "ready"}
+
+
+class BffApp:
+    """Dispatches `{base}/api/…` to the proxy and everything else to Litestar."""
+
+    def __init__(self, settings: BffSettings, litestar: Litestar, proxy: ApiProxy) -> None:
+        self.litestar = litestar
+        self.proxy = proxy
+        self.api_prefix = f"{settings.base_path}/api/"
+        self.api_exact = f"{settings.base_path}/api"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":  # type: ignore[comparison-overlap]
+            path = scope["path"]
+            if path.startswith(self.api_prefix) or path == self.api_exact:
+                await self.proxy(scope, receive, send)
+                return
+        await self.litestar(scope, receive, send)
+
+
+def create_app(settings: BffSettings) -> ASGIApp:
+    """The BFF for `settings`; connections open in the Litestar app's lifespan."""
+    ring = KeyRing(settings.cookie_keys)
+    db = Database(settings.database_url)
+    core = CoreClient(settings)
+    streams = StreamRegistry()
+    manager = SessionManager(settings, SqlSessionStore(db, ring), ring, core, streams)
+    proxy = ApiProxy(settings, manager, streams)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await core.start()
+        await proxy.startup()
+        sweeper = asyncio.create_task(manager.run_sweeper())
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await manager.close()
+            await proxy.shutdown()
+            await core.close()
+            await db.dispose()
+
+    litestar = Litestar(
+        route_handlers=[healthz, readyz, bff_router(settings.base_path)],
+        state=State({"sessions": manager, "db": db}),
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(),
+        request_max_body_size=64 * 1024,
+        openapi_config=OpenAPIConfig(title="Latchkey BFF", version=__version__, path="/schema"),
+        debug=False,
+    )
+    app: ASGIApp = BffApp(settings, litestar, proxy)
+    app = CsrfMiddleware(app, settings)
+    return HeaderSizeLimit(app)
+
+
+def app_from_env() -> ASGIApp:
+    """The uvicorn factory: each worker builds its own app from the environment (validated by the CLI)."""
+    return create_app(load_bff_settings(os.environ))

@@ -1,0 +1,204 @@
+"""The session store's contract, run against every implementation and backend (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from latchkey.bff.store import SessionStore, SqlSessionStore, Tokens, hash_session_id
+from latchkey.db import Database, sqlite_path
+from latchkey.migrate import upgrade
+from latchkey.sealing import KeyRing
+from tests.support import drop_database, new_database_url
+
+USER = {"id": 7, "email": "a@example.test", "name": "A", "role": "member", "is_developer": False}
+
+
+def ring(*kids: str) -> KeyRing:
+    return KeyRing([(kid, secrets.token_bytes(32)) for kid in kids])
+
+
+def tokens(now: datetime, ttl: int = 900) -> Tokens:
+    suffix = secrets.token_hex(8)
+    return Tokens(f"lka_{suffix}", f"lkr_{suffix}", now, now + timedelta(seconds=ttl))
+
+
+@pytest.fixture
+async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    url = await new_database_url(backend, tmp_path, "bff")
+    await upgrade("bff", url)
+    db = Database(url)
+    yield db
+    await db.dispose()
+    await drop_database(url)
+
+
+@pytest.fixture
+def keys() -> KeyRing:
+    return ring("k1")
+
+
+@pytest.fixture
+def store(database: Database, keys: KeyRing) -> SessionStore:
+    return SqlSessionStore(database, keys)
+
+
+async def create(store: SessionStore, now: datetime, user: dict[str, object] = USER) -> tuple[str, Tokens]:
+    id_hash = hash_session_id(secrets.token_bytes(32))
+    pair = tokens(now)
+    await store.create(
+        id_hash=id_hash,
+        user=dict(user),
+        tokens=pair,
+        now=now,
+        expires_at=now + timedelta(hours=8),
+        user_agent="pytest",
+        ip="127.0.0.1",
+    )
+    return id_hash, pair
+
+
+async def test_create_get_and_tokens_round_trip(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    id_hash, pair = await create(store, now)
+    record = await store.get(id_hash)
+    assert record is not None
+    assert record.user == USER
+    assert record.tokens is not None
+    assert record.tokens.access_token == pair.access_token
+    assert record.tokens.refresh_token == pair.refresh_token
+    assert record.ended_at is None
+    assert await store.get(hash_session_id(b"x" * 32)) is None
+    by_public = await store.get_by_public_id(record.public_id)
+    assert by_public is not None and by_public.id_hash == id_hash
+
+
+async def test_end_once_and_end_all(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    first, _ = await create(store, now)
+    second, _ = await create(store, now)
+    other, _ = await create(store, now, {**USER, "id": 8})
+    ended = await store.end(first, "logout", now)
+    assert ended is not None and ended.id_hash == first
+    assert await store.end(first, "logout", now) is None  # only the first end counts
+    record = await store.get(first)
+    assert record is not None and record.end_reason == "logout" and record.ended_at is not None
+    rest = await store.end_all(7, "logout_everywhere", now)
+    assert [r.id_hash for r in rest] == [second]
+    survivor = await store.get(other)
+    assert survivor is not None and survivor.ended_at is None
+
+
+async def test_list_active_skips_ended_idle_and_expired(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    live, _ = await create(store, now)
+    gone, _ = await create(store, now)
+    await store.end(gone, "logout", now)
+    stale, _ = await create(store, now - timedelta(hours=1))
+    active = await store.list_active(7, now, idle_timeout=1800)
+    assert [r.id_hash for r in active] == [live]
+    assert stale not in await store.overdue(now - timedelta(hours=2), 1800, 10)
+    assert stale in await store.overdue(now, 1800, 10)
+
+
+async def test_touch_moves_last_seen_forward_only(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    id_hash, _ = await create(store, now)
+    later = now + timedelta(seconds=30)
+    await store.touch(id_hash, later)
+    await store.touch(id_hash, now)  # an older write never moves it back
+    record = await store.get(id_hash)
+    assert record is not None and abs((record.last_seen_at - later).total_seconds()) < 0.001
+
+
+async def test_exactly_one_claim_wins(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    id_hash, _ = await create(store, now)
+    record = await store.get(id_hash)
+    assert record is not None
+    lease = timedelta(seconds=15)
+    assert await store.claim_refresh(id_hash, record.version, now, lease)
+    # A second claimer with the same (now stale) version, or while the lease runs, loses.
+    assert not await store.claim_refresh(id_hash, record.version, now, lease)
+    assert not await store.claim_refresh(id_hash, record.version + 1, now, lease)
+    new_pair = tokens(now)
+    await store.save_tokens(id_hash, new_pair, now)
+    saved = await store.get(id_hash)
+    assert saved is not None and saved.tokens is not None
+    assert saved.tokens.access_token == new_pair.access_token
+    assert saved.version == record.version + 2
+    # After the save the claim is released and the next refresh can be claimed.
+    assert await store.claim_refresh(id_hash, saved.version, now, lease)
+    await store.release_claim(id_hash)
+    assert await store.claim_refresh(id_hash, saved.version + 1, now, lease)
+
+
+async def test_expired_lease_can_be_taken_over(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    id_hash, _ = await create(store, now)
+    record = await store.get(id_hash)
+    assert record is not None
+    assert await store.claim_refresh(id_hash, record.version, now, timedelta(seconds=1))
+    later = now + timedelta(seconds=2)
+    assert await store.claim_refresh(id_hash, record.version + 1, later, timedelta(seconds=1))
+
+
+async def test_key_rotation_never_strands_a_session(database: Database) -> None:
+    now = datetime.now(UTC)
+    old_key, new_key = ("old", secrets.token_bytes(32)), ("new", secrets.token_bytes(32))
+    id_hash, pair = await create(SqlSessionStore(database, KeyRing([old_key])), now)
+    rotated = SqlSessionStore(database, KeyRing([new_key, old_key]))
+    record = await rotated.get(id_hash)
+    assert record is not None and record.tokens is not None
+    assert record.tokens.access_token == pair.access_token
+    # The next token change re-encrypts under the new sealing key; the old key can then go.
+    await rotated.save_tokens(id_hash, tokens(now), now)
+    after = await SqlSessionStore(database, KeyRing([new_key])).get(id_hash)
+    assert after is not None and after.tokens is not None
+    # A store without the key that sealed a row sees no tokens (the session is treated as ended).
+    unreadable = await SqlSessionStore(database, ring("other")).get(id_hash)
+    assert unreadable is not None and unreadable.tokens is None
+
+
+async def test_purge_removes_only_old_rows(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    old, _ = await create(store, now - timedelta(days=2))
+    await store.end(old, "logout", now - timedelta(days=2))
+    fresh, _ = await create(store, now)
+    assert await store.purge(now - timedelta(days=1)) >= 1
+    assert await store.get(old) is None
+    assert await store.get(fresh) is not None
+
+
+async def test_database_holds_no_plaintext_token_or_session_id(
+    backend: str, database: Database, store: SessionStore
+) -> None:
+    now = datetime.now(UTC)
+    sid = secrets.token_bytes(32)
+    pair = tokens(now)
+    await store.create(
+        id_hash=hash_session_id(sid),
+        user=USER,
+        tokens=pair,
+        now=now,
+        expires_at=now + timedelta(hours=1),
+        user_agent="ua",
+        ip="127.0.0.1",
+    )
+    if backend == "sqlite":
+        path = sqlite_path(database.url)
+        assert path is not None
+        blob = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    else:
+        from sqlalchemy import text
+
+        async with database.read() as session:
+            rows = (await session.execute(text("SELECT * FROM bff_sessions"))).all()
+        blob = repr(rows).encode()
+    assert pair.access_token.encode() not in blob
+    assert pair.refresh_token.encode() not in blob
+    assert sid not in blob and sid.hex().encode() not in blob
