@@ -53,7 +53,7 @@ pytest *args: setup
 migrate target="all": setup
     {{bin}}/latchkey db upgrade {{target}}
 
-# Run the core API locally on SQLite under var/, with generated keys and seeded demo accounts
+# The local stack on SQLite under var/: keys, seeded accounts, core :8001 and BFF :8000 with prefixed logs
 dev: setup
     #!/usr/bin/env bash
     set -euo pipefail
@@ -65,4 +65,5 @@ dev: setup
     {{bin}}/latchkey db upgrade all
     {{bin}}/python -m latchkey.devenv seed var/dev.env
     set -a; source var/dev.env; set +a
-    exec {{bin}}/latchkey core --port 8001
+    echo "core: http://127.0.0.1:8001   BFF: http://127.0.0.1:8000   (Ctrl-C stops all)"
+    exec {{bin}}/python -m latchkey.devenv run

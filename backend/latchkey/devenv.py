@@ -7,9 +7,12 @@ their credentials once and appends them to the file. `var/` is git-ignored.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -83,9 +86,65 @@ def seed(path: Path) -> None:
     print(f"  developer:  dev@latchkey.test / {dev_password}")
 
 
+async def _pump(prefix: str, stream: asyncio.StreamReader) -> None:
+    while line := await stream.readline():
+        sys.stdout.write(f"{prefix} | {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+async def supervise(commands: dict[str, list[str]]) -> int:
+    """Run the commands together with prefixed logs; when one exits or Ctrl-C arrives, stop them all."""
+    processes = {
+        name: await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
+        )
+        for name, argv in commands.items()
+    }
+    width = max(map(len, processes))
+    pumps = [
+        asyncio.create_task(_pump(name.ljust(width), process.stdout))
+        for name, process in processes.items()
+        if process.stdout is not None
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waiters = [asyncio.create_task(process.wait()) for process in processes.values()]
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
+    for process in processes.values():
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.gather(*waiters), 10)
+    except TimeoutError:
+        for process in processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    await asyncio.gather(*pumps, return_exceptions=True)
+    stopper.cancel()
+    return 0
+
+
+def run() -> int:
+    """Core on :8001 and the BFF on :8000 (and Vite on :5173 once frontend/ exists)."""
+    latchkey = str(Path(sys.executable).with_name("latchkey"))
+    commands = {
+        "core": [latchkey, "core", "--port", "8001"],
+        "bff": [latchkey, "bff", "--port", "8000"],
+    }
+    if Path("frontend/package.json").is_file():
+        commands["vite"] = ["npm", "run", "dev", "--workspace", "frontend"]
+    return asyncio.run(supervise(commands))
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["run"]:
+        return run()
     if len(argv) != 2 or argv[0] not in ("init", "seed"):
-        print("usage: python -m latchkey.devenv init|seed PATH", file=sys.stderr)
+        print("usage: python -m latchkey.devenv init|seed PATH | run", file=sys.stderr)
         return 2
     (init if argv[0] == "init" else seed)(Path(argv[1]))
     return 0
