@@ -839,6 +839,33 @@ def test_accepted_paths_decode_to_plain_segments(parts: list[str]) -> None:
     assert (url.host, url.port, url.raw_path) == ("127.0.0.1", 8001, path)
 
 
+@pytest.mark.parametrize(
+    ("core_url", "location", "expected"),
+    [
+        ("http://core:8001", b"/v1/projects/7", b"/base/api/v1/projects/7"),
+        ("http://core:8001", b"http://core:8001/v1/projects/7?a=1", b"/base/api/v1/projects/7?a=1"),
+        ("http://core:8001/inner", b"/inner/v1/projects/7", b"/base/api/v1/projects/7"),
+        ("http://core:8001/inner", b"http://core:8001/inner/v1/x", b"/base/api/v1/x"),
+        ("http://core:8001", b"7", b"7"),  # relative: resolves under /api by itself
+        ("http://core:8001", b"https://elsewhere.example/x", b"https://elsewhere.example/x"),
+        ("http://core:8001", b"//elsewhere.example/x", b"//elsewhere.example/x"),
+    ],
+)
+def test_a_location_inside_the_core_maps_under_the_mount(
+    core_url: str, location: bytes, expected: bytes
+) -> None:
+    env = {
+        "LATCHKEY_ENV": "dev",
+        "LATCHKEY_COOKIE_SECURE": "false",
+        "LATCHKEY_BFF_CLIENT_SECRET": "lks_" + "A1" * 24 + "B",
+        "LATCHKEY_COOKIE_KEYS": f"k1:{new_key()}",
+        "LATCHKEY_CORE_URL": core_url,
+        "LATCHKEY_BFF_BASE_PATH": BASE,
+    }
+    proxy = ApiProxy(load_bff_settings(env), FixedGate(), StreamRegistry())
+    assert proxy._browser_location(location) == expected
+
+
 async def test_stream_registry_counts_and_cancels() -> None:
     streams = StreamRegistry()
     with streams.track("a") as first, streams.track("a") as second, streams.track("b") as third:

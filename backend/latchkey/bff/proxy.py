@@ -313,7 +313,6 @@ class ApiProxy:
         self._mount = f"{settings.base_path}/api".encode()
         self._core = settings.core_url.rstrip("/")
         core_path = urlsplit(self._core).path
-        self._core_origin = self._core[: len(self._core) - len(core_path)].encode() if core_path else None
         self._core_prefix = self._core.encode() + b"/"
         self._core_path = core_path.encode() + b"/" if core_path else None
         self._timeout = settings.upstream_timeout
@@ -588,8 +587,6 @@ class ApiProxy:
         """Map a Location inside the core (`/v1/…` or the core's own URL) to the same place under /api."""
         if value.startswith(self._core_prefix):
             value = value[len(self._core_prefix) - 1 :]
-            if self._core_path is not None:
-                value = b"/" + value[len(self._core_path) :]
         elif self._core_path is not None and value.startswith(self._core_path):
             value = b"/" + value[len(self._core_path) :]
         if value.startswith(b"/") and not value.startswith(b"//"):
