@@ -31,6 +31,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ALLOWED_FETCH_SITES = frozenset({b"same-origin", b"none"})
 _ALLOW_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE"
 _ALLOW_HEADERS = b"X-CSRF, Content-Type, X-Request-ID, Last-Event-ID, If-Match, If-None-Match, Range"
+_VARY_COOKIE = [(b"vary", b"Cookie")]
 
 
 class CsrfMiddleware:
@@ -71,20 +72,23 @@ class CsrfMiddleware:
                 preflight = True
         method = scope["method"]
         listed = origin is not None and origin in self.allowed
+        path = scope["path"]
+        # Every /api answer varies by cookie (SPEC §5), refusals included.
+        refused = _VARY_COOKIE if path.startswith(self.prefixes[1]) or path == self.prefixes[3] else None
 
         if method == "OPTIONS" and preflight:
             if not listed:
-                await send_problem(send, 403, "csrf_failed", "this origin may not call the API")
+                await send_problem(send, 403, "csrf_failed", "this origin may not call the API", refused)
                 return
             await _preflight(send, origin or b"")
             return
 
         if csrf != b"1":
-            await send_problem(send, 403, "csrf_failed", "the X-CSRF: 1 header is required")
+            await send_problem(send, 403, "csrf_failed", "the X-CSRF: 1 header is required", refused)
             return
         if origin is not None and not listed and origin != self._own_origin(scope, host):
             # Includes `null` (sandboxed frames, some redirects): never ours.
-            await send_problem(send, 403, "csrf_failed", "cross-origin request refused")
+            await send_problem(send, 403, "csrf_failed", "cross-origin request refused", refused)
             return
         if (
             method not in SAFE_METHODS
@@ -92,9 +96,9 @@ class CsrfMiddleware:
             and fetch_site is not None
             and fetch_site not in _ALLOWED_FETCH_SITES
         ):
-            await send_problem(send, 403, "csrf_failed", "cross-site request refused")
+            await send_problem(send, 403, "csrf_failed", "cross-site request refused", refused)
             return
-        if not scope["path"].startswith(self.prefixes[1]):
+        if not path.startswith(self.prefixes[1]):
             # /bff answers carry session data: never cached (the proxy sets this on /api itself).
             send = _no_store(send)
         if listed and origin is not None:
