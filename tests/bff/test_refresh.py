@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from latchkey.core.models import RefreshToken, TokenChain
 from latchkey.db import Database
-from tests.support import PASSWORD, BffServer, Browser, CoreServer, new_key
+from tests.support import PASSWORD, BffServer, Browser, CoreServer, new_key, start_core, stop_core
 
 TTL = "2"
 # Past the 2 s access token's refresh point (1.5 s after issue) and its expiry at the core.
@@ -26,11 +28,30 @@ BURST = 20
 Factory = Callable[..., Awaitable[Any]]
 
 
-async def own_client_secret(core: CoreServer) -> dict[str, str]:
-    """A core from core_factory has its own accounts: the BFF in front of it needs a developer account
-    (its client secret) of that core."""
-    service = await core.create_user(developer=True, name="Service")
-    return {"LATCHKEY_BFF_CLIENT_SECRET": service["client_secret"]}
+@dataclass
+class ShortCore:
+    """A core issuing 2-second access tokens, and the client secret a BFF in front of it presents."""
+
+    server: CoreServer
+    client_secret: str
+
+    @property
+    def bff_env(self) -> dict[str, str]:
+        return {"LATCHKEY_BFF_CLIENT_SECRET": self.client_secret}
+
+
+@pytest.fixture(scope="module")
+async def short_core(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ShortCore]:
+    """Shared by this module's tests (each makes its own users): starting a core costs seconds."""
+    server = await start_core(
+        backend, tmp_path_factory.mktemp(f"short-core-{backend}"), LATCHKEY_ACCESS_TOKEN_TTL=TTL
+    )
+    try:
+        # A core of its own has its own accounts: the BFF needs a developer account of this one.
+        service = await server.create_user(developer=True, name="Service")
+        yield ShortCore(server, service["client_secret"])
+    finally:
+        await stop_core(server)
 
 
 async def refresh_tokens_per_chain(core: CoreServer, user_id: int) -> list[int]:
@@ -65,10 +86,10 @@ def twin(http: httpx.AsyncClient, bff: BffServer, of: Browser) -> Browser:
 
 
 async def test_parallel_calls_after_expiry_refresh_once(
-    core_factory: Factory, bff_factory: Factory, http: httpx.AsyncClient
+    short_core: ShortCore, bff_factory: Factory, http: httpx.AsyncClient
 ) -> None:
-    core: CoreServer = await core_factory(LATCHKEY_ACCESS_TOKEN_TTL=TTL)
-    bff: BffServer = await bff_factory(core_server=core, **await own_client_secret(core))
+    core = short_core.server
+    bff: BffServer = await bff_factory(core_server=core, **short_core.bff_env)
     user = await core.create_user()
     browser = Browser(http, bff)
     await browser.login(user["email"])
@@ -86,10 +107,10 @@ async def test_parallel_calls_after_expiry_refresh_once(
 
 
 async def test_two_instances_on_one_session_db_refresh_once(
-    core_factory: Factory, bff_factory: Factory, http: httpx.AsyncClient
+    short_core: ShortCore, bff_factory: Factory, http: httpx.AsyncClient
 ) -> None:
-    core: CoreServer = await core_factory(LATCHKEY_ACCESS_TOKEN_TTL=TTL)
-    shared = {"LATCHKEY_COOKIE_KEYS": f"k1:{new_key()}", **await own_client_secret(core)}
+    core = short_core.server
+    shared = {"LATCHKEY_COOKIE_KEYS": f"k1:{new_key()}", **short_core.bff_env}
     first: BffServer = await bff_factory(core_server=core, **shared)
     second: BffServer = await bff_factory(
         core_server=core, LATCHKEY_BFF_DATABASE_URL=first.database_url, **shared
@@ -115,10 +136,10 @@ async def test_two_instances_on_one_session_db_refresh_once(
 
 
 async def test_password_change_revokes_the_other_sessions(
-    core_factory: Factory, bff_factory: Factory, http: httpx.AsyncClient
+    short_core: ShortCore, bff_factory: Factory, http: httpx.AsyncClient
 ) -> None:
-    core: CoreServer = await core_factory(LATCHKEY_ACCESS_TOKEN_TTL=TTL)
-    bff: BffServer = await bff_factory(core_server=core, **await own_client_secret(core))
+    core = short_core.server
+    bff: BffServer = await bff_factory(core_server=core, **short_core.bff_env)
     user = await core.create_user()
     changer, other, third = Browser(http, bff), Browser(http, bff), Browser(http, bff)
     for browser in (changer, other, third):
