@@ -99,9 +99,12 @@ async def bff_factory(
 
     async def factory(*, core_server: CoreServer | None = None, **overrides: str) -> BffServer:
         upstream = core_server or core
-        server = await start_bff(
-            backend, tmp_path / f"bff{len(started)}", upstream, service_client["client_secret"], **overrides
-        )
+        secret = overrides.pop("LATCHKEY_BFF_CLIENT_SECRET", None)
+        if secret is None:
+            # Another core knows nothing of the shared service account: give the BFF one of its own.
+            account = service_client if upstream is core else await upstream.create_user(developer=True)
+            secret = account["client_secret"]
+        server = await start_bff(backend, tmp_path / f"bff{len(started)}", upstream, secret, **overrides)
         started.append(server)
         return server
 
