@@ -117,10 +117,12 @@ def test_db_upgrade_from_any_directory_is_idempotent(
 
 
 def test_db_upgrade_with_bad_settings_fails_cleanly(tmp_path: Path) -> None:
-    result = run(["db", "upgrade", "core"], {"LATCHKEY_CORE_SECRET_KEY": "nope"}, cwd=tmp_path)
-    assert result.returncode == 2
-    assert_one_clean_error_line(result)
-    assert "LATCHKEY_CORE_SECRET_KEY" in result.stderr
+    # Migrating needs only the database URLs, never a key.
+    for target, variable in (("core", "LATCHKEY_CORE_DATABASE_URL"), ("bff", "LATCHKEY_BFF_DATABASE_URL")):
+        result = run(["db", "upgrade", target], {variable: "mysql://nope"}, cwd=tmp_path)
+        assert result.returncode == 2
+        assert_one_clean_error_line(result)
+        assert variable in result.stderr
 
 
 def test_users_create_prints_the_spec_keys(migrated: dict[str, str], tmp_path: Path) -> None:
