@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from latchkey.settings import SettingsError, encode_key, load_bff_settings, load_core_settings
 
@@ -18,12 +19,13 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _serve(factory: str, host: str, port: int, workers: int) -> int:
+def _serve(factory: str, host: str, port: int, workers: int, http: Any = "auto") -> int:
     import uvicorn
 
     uvicorn.run(
         factory,
         factory=True,
+        http=http,
         host=host,
         port=port,
         workers=workers,
@@ -50,7 +52,9 @@ def cmd_bff(args: argparse.Namespace) -> int:
         load_bff_settings(os.environ)
     except SettingsError as exc:
         return _fail(str(exc))
-    return _serve("latchkey.bff.app:app_from_env", args.host, args.port, args.workers)
+    from latchkey.bff.server import StrictTargetProtocol
+
+    return _serve("latchkey.bff.app:app_from_env", args.host, args.port, args.workers, StrictTargetProtocol)
 
 
 def _database_url(name: str) -> str:

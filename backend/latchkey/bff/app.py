@@ -21,11 +21,12 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import text
 
 from latchkey import __version__
-from latchkey.asgi import HeaderSizeLimit
+from latchkey.asgi import HeaderSizeLimit, send_problem
 from latchkey.bff.core_client import CoreClient
 from latchkey.bff.csrf import CsrfMiddleware
 from latchkey.bff.proxy import ApiProxy, StreamRegistry
 from latchkey.bff.routes import bff_router
+from latchkey.bff.server import ABSOLUTE_FORM
 from latchkey.bff.sessions import SessionManager
 from latchkey.bff.store import SqlSessionStore
 from latchkey.db import Database
@@ -61,6 +62,9 @@ class BffApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":  # type: ignore[comparison-overlap]
+            if ABSOLUTE_FORM in scope:
+                await send_problem(send, 400, "invalid_path", "absolute-form request targets are refused")
+                return
             path = scope["path"]
             if path.startswith(self.api_prefix) or path == self.api_exact:
                 await self.proxy(scope, receive, send)
