@@ -41,9 +41,13 @@ fmt: setup
     {{bin}}/ruff check --fix backend tests
     {{bin}}/ruff format backend tests
 
-# Lint, then the whole test suite (SQLite; PostgreSQL too when LATCHKEY_TEST_POSTGRES_URL is set)
+# Lint, then every suite: pytest (+PostgreSQL when LATCHKEY_TEST_POSTGRES_URL is set), eslint, tsc, vitest, e2e
 test *args: lint
     {{bin}}/pytest {{args}}
+    npm run lint
+    npm run typecheck
+    npm run test:unit
+    {{just_executable()}} e2e
 
 # Run pytest alone, e.g. `just pytest tests/core/test_pats.py -x`
 pytest *args: setup
@@ -67,3 +71,41 @@ dev: setup
     set -a; source var/dev.env; set +a
     echo "core: http://127.0.0.1:8001   BFF: http://127.0.0.1:8000   (Ctrl-C stops all)"
     exec {{bin}}/python -m latchkey.devenv run
+
+# Production-like: build the SPA, then core :8001 and the BFF :8000 serving it at / (accounts as in `dev`)
+serve: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    npm run build
+    mkdir -p var
+    if [ ! -f var/dev.env ]; then
+        {{bin}}/python -m latchkey.devenv init var/dev.env
+    fi
+    set -a; source var/dev.env; set +a
+    {{bin}}/latchkey db upgrade all
+    {{bin}}/python -m latchkey.devenv seed var/dev.env
+    set -a; source var/dev.env; set +a
+    echo "app: http://127.0.0.1:8000   core: http://127.0.0.1:8001   (Ctrl-C stops both)"
+    exec {{bin}}/python -m latchkey.devenv serve
+
+# Playwright alone: build the SPA, then drive Chromium against fresh servers on :18000-18020, e.g. `just e2e -g CSRF`
+e2e *args: setup _chromium
+    npm run build
+    npm run typecheck --workspace e2e
+    cd e2e && npx playwright test {{args}}
+
+# Retake docs/screenshots/*.png (Login, Projects, Developer Settings, My Profile) shown in the README
+screenshots: setup _chromium
+    npm run build
+    cd e2e && LATCHKEY_SCREENSHOTS_DIR=../docs/screenshots npx playwright test screenshots.spec.ts
+
+# Playwright drives Debian's Chromium (never a downloaded browser build); say how to get it when missing
+[private]
+_chromium:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    browser="${CHROMIUM_PATH:-/usr/bin/chromium}"
+    if [ ! -x "$browser" ]; then
+        echo "Chromium not found at $browser: install Debian's (apt-get install -y chromium) or set CHROMIUM_PATH" >&2
+        exit 1
+    fi

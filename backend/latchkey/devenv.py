@@ -1,8 +1,10 @@
-"""`just dev` support: write `var/dev.env` with generated keys, then seed the demo accounts once.
+"""`just dev` and `just serve` support: write `var/dev.env` with generated keys, seed the demo accounts
+once, and run the servers together.
 
 `python -m latchkey.devenv init var/dev.env` writes the keys and SQLite URLs; `… seed var/dev.env` creates
 a demo user, a developer account and a service account (whose client secret the BFF will use), prints
-their credentials once and appends them to the file. `var/` is git-ignored.
+their credentials once and appends them to the file. `var/` is git-ignored. `… run` runs core, BFF and
+Vite (`just dev`); `… serve` runs core and BFF, the BFF serving the built SPA from `frontend/dist`.
 """
 
 from __future__ import annotations
@@ -128,23 +130,38 @@ async def supervise(commands: dict[str, list[str]]) -> int:
     return 0
 
 
-def run() -> int:
-    """Core on :8001 and the BFF on :8000 (and Vite on :5173 once frontend/ exists)."""
+def _servers() -> dict[str, list[str]]:
     latchkey = str(Path(sys.executable).with_name("latchkey"))
-    commands = {
+    return {
         "core": [latchkey, "core", "--port", "8001"],
         "bff": [latchkey, "bff", "--port", "8000"],
     }
+
+
+def run() -> int:
+    """Core on :8001 and the BFF on :8000 (and Vite on :5173 once frontend/ exists)."""
+    commands = _servers()
     if Path("frontend/package.json").is_file():
         commands["vite"] = ["npm", "run", "dev", "--workspace", "frontend"]
     return asyncio.run(supervise(commands))
 
 
+def serve(static_dir: Path = Path("frontend/dist")) -> int:
+    """Production-like: core on :8001 and the BFF on :8000 serving the built SPA at `/` (no Vite)."""
+    if not (static_dir / "index.html").is_file():
+        print(f"{static_dir}/index.html is missing: run `npm run build` first", file=sys.stderr)
+        return 2
+    os.environ["LATCHKEY_BFF_STATIC_DIR"] = str(static_dir.resolve())
+    return asyncio.run(supervise(_servers()))
+
+
 def main(argv: list[str]) -> int:
     if argv == ["run"]:
         return run()
+    if argv == ["serve"]:
+        return serve()
     if len(argv) != 2 or argv[0] not in ("init", "seed"):
-        print("usage: python -m latchkey.devenv init|seed PATH | run", file=sys.stderr)
+        print("usage: python -m latchkey.devenv init|seed PATH | run | serve", file=sys.stderr)
         return 2
     (init if argv[0] == "init" else seed)(Path(argv[1]))
     return 0

@@ -1,8 +1,9 @@
 """The BFF's app factory: `create_app(settings)` builds the ASGI app from the settings passed in.
 
-`/api/*` is dispatched straight to the proxy (raw ASGI, no framework work on the hot path); everything
-else goes to a Litestar app for `/bff/*`, the probes, and (when configured) the built SPA. CSRF/CORS
-checks and the header-size limit sit in front of both.
+`/api/*` is dispatched straight to the proxy (raw ASGI, no framework work on the hot path); `/bff/*`, the
+probes and `/schema` go to a Litestar app; when `LATCHKEY_BFF_STATIC_DIR` is set, every other path goes to
+the built SPA (`static.py`), else to Litestar's 404. CSRF/CORS checks and the header-size limit sit in
+front of all of them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 from sqlalchemy import text
 
 from latchkey import __version__
@@ -28,6 +29,7 @@ from latchkey.bff.proxy import ApiProxy, StreamRegistry
 from latchkey.bff.routes import bff_router
 from latchkey.bff.server import ABSOLUTE_FORM
 from latchkey.bff.sessions import SessionManager
+from latchkey.bff.static import StaticSite
 from latchkey.bff.store import SqlSessionStore
 from latchkey.db import Database
 from latchkey.problems import ProblemError, exception_handlers
@@ -52,13 +54,19 @@ async def readyz(request: Request[Any, Any, State]) -> dict[str, str]:
 
 
 class BffApp:
-    """Dispatches `{base}/api/…` to the proxy and everything else to Litestar."""
+    """Dispatches `{base}/api/…` to the proxy, the BFF's own routes to Litestar, and (when a static
+    directory is configured) every other path to the SPA."""
 
     def __init__(self, settings: BffSettings, litestar: Litestar, proxy: ApiProxy) -> None:
         self.litestar = litestar
         self.proxy = proxy
         self.api_prefix = f"{settings.base_path}/api/"
         self.api_exact = f"{settings.base_path}/api"
+        self.static = StaticSite(settings.static_dir) if settings.static_dir is not None else None
+        # Paths Litestar owns even when the SPA is served: they never fall back to index.html.
+        owned = (f"{settings.base_path}/bff", "/healthz", "/readyz", "/schema")
+        self.litestar_exact = frozenset(owned)
+        self.litestar_prefixes = tuple(f"{path}/" for path in owned)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":  # type: ignore[comparison-overlap]
@@ -68,6 +76,13 @@ class BffApp:
             path = scope["path"]
             if path.startswith(self.api_prefix) or path == self.api_exact:
                 await self.proxy(scope, receive, send)
+                return
+            if (
+                self.static is not None
+                and path not in self.litestar_exact
+                and not path.startswith(self.litestar_prefixes)
+            ):
+                await self.static(cast("HTTPScope", scope), receive, send)
                 return
         await self.litestar(scope, receive, send)
 

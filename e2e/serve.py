@@ -1,0 +1,227 @@
+"""The servers the Playwright suite drives (Playwright's `webServer` runs this with the project's venv).
+
+In a fresh temporary directory: generate keys with `latchkey keys generate`, migrate the SQLite databases
+with `latchkey db upgrade`, seed the accounts with `latchkey users create` (as an operator would: no
+test-only HTTP backdoor), write what the tests need to `e2e/.state/stack.json`, then run
+
+    core  :18001  ← BFF :18000   the main stack; the BFF serves the built SPA (frontend/dist)
+    core  :18011  ← BFF :18010   same core database, LATCHKEY_REAUTH_WINDOW=REAUTH_WINDOW (re-auth test)
+    core  :18001  ← BFF :18020   LATCHKEY_SESSION_IDLE_TIMEOUT=IDLE_TIMEOUT (idle session end test)
+
+The main BFF starts last, so when Playwright sees it answer every other server is up. SIGTERM or SIGINT
+(or any server exiting) stops them all and removes the directory. The SPA must be built before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent.parent
+DIST = ROOT / "frontend" / "dist"
+STATE = ROOT / "e2e" / ".state"
+LATCHKEY = str(Path(sys.executable).with_name("latchkey"))
+
+HOST = "127.0.0.1"
+CORE_PORT, BFF_PORT = 18001, 18000
+REAUTH_CORE_PORT, REAUTH_BFF_PORT = 18011, 18010
+IDLE_BFF_PORT = 18020
+REAUTH_WINDOW = 4  # seconds: the re-auth test waits this out, so keep it short
+IDLE_TIMEOUT = 3  # seconds
+SESSION_MAX_AGE = 28800  # the default, stated so the cookie test can check the expiry against it
+
+
+def fail(message: str) -> None:
+    print(f"e2e/serve.py: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def latchkey(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [LATCHKEY, *args], input=stdin, env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+    if result.returncode != 0:
+        fail(f"`latchkey {' '.join(args[:2])}` failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_healthy(name: str, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            fail(f"{name} exited:\n{log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    fail(f"{name} did not answer on :{port}:\n{log.read_text(errors='replace')}")
+
+
+class Stack:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.base = {**os.environ, "LATCHKEY_ENV": "production", "LATCHKEY_LOG_LEVEL": "warning"}
+
+    def env(self, **values: str) -> dict[str, str]:
+        return {**self.base, **values}
+
+    def start(self, name: str, args: list[str], env: dict[str, str], port: int) -> None:
+        log = self.workdir / f"{name}.log"
+        with log.open("ab") as handle:
+            process = subprocess.Popen(
+                [LATCHKEY, *args, "--host", HOST, "--port", str(port)],
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        self.processes.append((name, process))
+        wait_healthy(name, port, process, log)
+
+    def stop(self) -> None:
+        for _, process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for _, process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def watch(self) -> None:
+        """Block until a signal arrives or a server exits (then say which, with its log)."""
+        while True:
+            for name, process in self.processes:
+                if process.poll() is not None:
+                    log = (self.workdir / f"{name}.log").read_text(errors="replace")
+                    fail(f"{name} exited with {process.returncode}:\n{log}")
+            time.sleep(0.5)
+
+
+def new_key(env: dict[str, str]) -> tuple[str, str]:
+    """A `kid:key` entry from the CLI, and its bare key."""
+    entry = latchkey(["keys", "generate"], env)
+    return entry, entry.split(":", 1)[1]
+
+
+def create_user(env: dict[str, str], email: str, name: str, *flags: str) -> dict[str, str]:
+    password = secrets.token_urlsafe(12)
+    args = ["users", "create", "--email", email, "--password-stdin", "--name", name, *flags]
+    created = json.loads(latchkey(args, env, password + "\n"))
+    return {**created, "name": name, "password": password}
+
+
+def main() -> None:
+    if not (DIST / "index.html").is_file():
+        fail("frontend/dist/index.html is missing: run `npm run build` first")
+    busy = [
+        p
+        for p in (CORE_PORT, BFF_PORT, REAUTH_CORE_PORT, REAUTH_BFF_PORT, IDLE_BFF_PORT)
+        if not port_is_free(p)
+    ]
+    if busy:
+        fail(f"ports {busy} are in use (another e2e run?)")
+
+    workdir = Path(tempfile.mkdtemp(prefix="latchkey-e2e-"))
+    stack = Stack(workdir)
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        run(stack, workdir)
+    finally:
+        stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(stack: Stack, workdir: Path) -> None:
+    _, core_secret_key = new_key(stack.base)
+    core = stack.env(
+        LATCHKEY_CORE_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'core.db'}",
+        LATCHKEY_CORE_FILES_DIR=str(workdir / "files"),
+        LATCHKEY_CORE_SECRET_KEY=core_secret_key,
+    )
+    latchkey(["db", "upgrade", "core"], core)
+    member = create_user(core, "mia@e2e.latchkey.test", "Mia Member")
+    developer = create_user(core, "devi@e2e.latchkey.test", "Devi Developer", "--developer")
+    service = create_user(core, "bff-service@e2e.latchkey.test", "BFF service", "--developer")
+
+    def bff(name: str, core_port: int, **extra: str) -> dict[str, str]:
+        env = stack.env(
+            LATCHKEY_BFF_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / (name + '.db')}",
+            LATCHKEY_CORE_URL=f"http://{HOST}:{core_port}",
+            LATCHKEY_BFF_CLIENT_SECRET=service["client_secret"],
+            LATCHKEY_COOKIE_KEYS=new_key(stack.base)[0],
+            LATCHKEY_SESSION_MAX_AGE=str(SESSION_MAX_AGE),
+            LATCHKEY_BFF_STATIC_DIR=str(DIST),
+            **extra,
+        )
+        latchkey(["db", "upgrade", "bff"], env)
+        return env
+
+    main_bff = bff("bff", CORE_PORT)
+    reauth_bff = bff("bff-reauth", REAUTH_CORE_PORT)
+    idle_bff = bff("bff-idle", CORE_PORT, LATCHKEY_SESSION_IDLE_TIMEOUT=str(IDLE_TIMEOUT))
+
+    STATE.mkdir(parents=True, exist_ok=True)
+    state = STATE / "stack.json"
+    state.unlink(missing_ok=True)
+    described = {
+        "bff": f"http://{HOST}:{BFF_PORT}",
+        "core": f"http://{HOST}:{CORE_PORT}",
+        "reauthBff": f"http://{HOST}:{REAUTH_BFF_PORT}",
+        "idleBff": f"http://{HOST}:{IDLE_BFF_PORT}",
+        "reauthWindow": REAUTH_WINDOW,
+        "idleTimeout": IDLE_TIMEOUT,
+        "sessionMaxAge": SESSION_MAX_AGE,
+        "cookieName": "__Host-latchkey",
+        "accounts": {"member": member, "developer": developer},
+        # The BFF's own confidential client, for tests that call the core directly as a script would.
+        "serviceSecret": service["client_secret"],
+    }
+    state.write_text(json.dumps(described, indent=2) + "\n")
+    state.chmod(0o600)
+
+    stack.start("core", ["core"], core, CORE_PORT)
+    # A second core on the same database whose re-auth window is short: same users, same tokens.
+    stack.start(
+        "core-reauth", ["core"], {**core, "LATCHKEY_REAUTH_WINDOW": str(REAUTH_WINDOW)}, REAUTH_CORE_PORT
+    )
+    stack.start("bff-reauth", ["bff"], reauth_bff, REAUTH_BFF_PORT)
+    stack.start("bff-idle", ["bff"], idle_bff, IDLE_BFF_PORT)
+    stack.start("bff", ["bff"], main_bff, BFF_PORT)  # last: Playwright waits for this one
+    print(f"e2e stack ready in {workdir} (BFF http://{HOST}:{BFF_PORT})", flush=True)
+    stack.watch()
+
+
+if __name__ == "__main__":
+    main()

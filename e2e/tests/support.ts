@@ -1,0 +1,103 @@
+/** What the e2e tests share: the stack `serve.py` started, sign-in through the form, direct core calls. */
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+import { type APIRequestContext, type Page, expect } from "@playwright/test";
+
+export const BFF_URL = "http://127.0.0.1:18000";
+export const STATE_DIR = path.resolve(__dirname, "..", ".state");
+export const MEMBER_STATE = path.join(STATE_DIR, "member.json");
+export const DEVELOPER_STATE = path.join(STATE_DIR, "developer.json");
+/** A context that starts signed out (the e2e project otherwise starts with the member's saved cookie). */
+export const SIGNED_OUT = { cookies: [], origins: [] };
+
+/** Access and refresh tokens: never in anything the browser receives. */
+export const SESSION_TOKEN = /lk[ar]_[A-Za-z0-9]{49}/;
+export const PAT = /^lkp_[A-Za-z0-9]{49}$/;
+export const CLIENT_SECRET = /^lks_[A-Za-z0-9]{49}$/;
+
+export interface Account {
+  id: number;
+  email: string;
+  name: string;
+  password: string;
+  role: string;
+  is_developer: boolean;
+  client_secret?: string;
+}
+
+export interface Stack {
+  bff: string;
+  core: string;
+  reauthBff: string;
+  idleBff: string;
+  reauthWindow: number;
+  idleTimeout: number;
+  sessionMaxAge: number;
+  cookieName: string;
+  accounts: { member: Account; developer: Account };
+  serviceSecret: string;
+}
+
+let loaded: Stack | undefined;
+
+/** The stack serve.py describes in .state/stack.json (read lazily: it is written when the servers start). */
+export function stack(): Stack {
+  loaded ??= JSON.parse(readFileSync(path.join(STATE_DIR, "stack.json"), "utf8")) as Stack;
+  return loaded;
+}
+
+/** A name no other test (or earlier run against the same servers) uses. */
+export function unique(prefix: string): string {
+  return `${prefix} ${randomBytes(3).toString("hex")}`;
+}
+
+/** Sign in through the login form of the BFF at `origin` (the main one by default). */
+export async function signIn(page: Page, account: Account, origin = ""): Promise<void> {
+  await page.goto(`${origin}/login`);
+  await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+  await page.getByRole("textbox", { name: "Email" }).fill(account.email);
+  await page.getByLabel("Password", { exact: true }).fill(account.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/projects$/);
+  await expect(page.getByRole("heading", { name: "Projects", exact: true })).toBeVisible();
+}
+
+/** An access token from a password grant at the core, as the BFF (a confidential client) gets one. */
+export async function coreAccessToken(request: APIRequestContext, account: Account): Promise<string> {
+  const answer = await request.post(`${stack().core}/v1/oauth/token`, {
+    headers: { Authorization: `Secret ${stack().serviceSecret}` },
+    form: { grant_type: "password", username: account.email, password: account.password },
+  });
+  expect(answer.status(), await answer.text()).toBe(200);
+  return ((await answer.json()) as { access_token: string }).access_token;
+}
+
+/** A personal access token made through the core API (POST /v1/me/tokens with a session token). */
+export async function createPat(request: APIRequestContext, account: Account, scopes: string[]): Promise<string> {
+  const access = await coreAccessToken(request, account);
+  const answer = await request.post(`${stack().core}/v1/me/tokens`, {
+    headers: { Authorization: `Bearer ${access}` },
+    data: { name: unique("script"), scopes, expires_in_days: 1 },
+  });
+  expect(answer.status(), await answer.text()).toBe(201);
+  return ((await answer.json()) as { token: string }).token;
+}
+
+/** The status of `GET /v1/projects` at the core with a bearer token. */
+export async function coreStatusWith(request: APIRequestContext, token: string): Promise<number> {
+  const answer = await request.get(`${stack().core}/v1/projects`, { headers: { Authorization: `Bearer ${token}` } });
+  return answer.status();
+}
+
+/** Mark the document so a test can tell later that the page was not reloaded in between. */
+export async function markDocument(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    (window as unknown as { __latchkeyMark?: boolean }).__latchkeyMark = true;
+  });
+}
+
+export async function documentIsMarked(page: Page): Promise<boolean> {
+  return page.evaluate(() => (window as unknown as { __latchkeyMark?: boolean }).__latchkeyMark === true);
+}

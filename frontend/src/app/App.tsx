@@ -1,0 +1,61 @@
+import type { ReactNode } from "react";
+import { Link, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { useAuth } from "./auth";
+import { Layout } from "../components/Layout";
+import { LoginPage } from "../pages/LoginPage";
+import { ProfilePage } from "../pages/ProfilePage";
+import { ProjectsPage } from "../pages/ProjectsPage";
+import { SessionsPage } from "../pages/SessionsPage";
+
+/** Signed-in pages: while the session is being checked, wait; without one, go to /login. */
+function RequireAuth({ children }: { children: ReactNode }) {
+  const { state } = useAuth();
+  const location = useLocation();
+  if (state.status === "loading") {
+    return (
+      <p className="loading" role="status" aria-label="Loading">
+        Loading…
+      </p>
+    );
+  }
+  if (state.status === "signed-out") {
+    // Back to where the user was after signing in, unless they chose to leave.
+    const here = location.pathname + location.search + location.hash;
+    const from = location.pathname === "/" || state.reason === "logged_out" ? undefined : here;
+    return <Navigate to="/login" replace state={from ? { from } : null} />;
+  }
+  return children;
+}
+
+function NotFound() {
+  return (
+    <>
+      <h1>Page not found</h1>
+      <p>
+        There is nothing at this address. <Link to="/projects">Go to your projects</Link>.
+      </p>
+    </>
+  );
+}
+
+export function App() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route
+        element={
+          <RequireAuth>
+            <Layout />
+          </RequireAuth>
+        }
+      >
+        <Route index element={<Navigate to="/projects" replace />} />
+        <Route path="/projects" element={<ProjectsPage />} />
+        <Route path="/profile" element={<ProfilePage />} />
+        <Route path="/profile/developer-settings" element={<ProfilePage />} />
+        <Route path="/sessions" element={<SessionsPage />} />
+        <Route path="*" element={<NotFound />} />
+      </Route>
+    </Routes>
+  );
+}

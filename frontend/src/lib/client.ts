@@ -1,0 +1,125 @@
+/**
+ * The one way the app talks to the BFF: `fetch` with the session cookie (`credentials: "include"`) and
+ * the `X-CSRF: 1` header the BFF requires on every /bff and /api call. Failures become `ProblemError`s;
+ * an answer that says the session is over is also announced to `onSessionEnded` listeners, and a
+ * `reauth_required` answer asks the registered re-authentication handler (the password dialog) and then
+ * sends the original request once more.
+ */
+import { networkError, ProblemError, problemFromResponse, type SessionEndedCode } from "./problem";
+
+export interface CallOptions {
+  method?: string;
+  /** A value sent as `application/json`. */
+  json?: unknown;
+  /** A raw body (a File, a Blob, a string); it must be re-readable, as a reauth retry sends it again. */
+  body?: Blob | string;
+  /** The body's Content-Type (a raw `body` only). */
+  contentType?: string;
+  accept?: string;
+  signal?: AbortSignal;
+  /** Announce a session-ending answer to the app (default true; the start-up session probe says no). */
+  signalSessionEnded?: boolean;
+  /** Ask for the password and retry on `reauth_required` (default true). */
+  reauth?: boolean;
+}
+
+/** Opens the password dialog; resolves true once `/bff/reauthenticate` succeeded, false if cancelled. */
+export type ReauthHandler = () => Promise<boolean>;
+export type SessionEndedListener = (code: SessionEndedCode) => void;
+
+export class BffClient {
+  private readonly sessionEndedListeners = new Set<SessionEndedListener>();
+  private reauthHandler: ReauthHandler | null = null;
+  private pendingReauth: Promise<boolean> | null = null;
+
+  /** `baseUrl` is empty for the SPA (same origin as the BFF), or e.g. "http://127.0.0.1:8000". */
+  constructor(private readonly baseUrl = "") {}
+
+  /** Be told when an answer says the session is over; returns the unsubscribe function. */
+  onSessionEnded(listener: SessionEndedListener): () => void {
+    this.sessionEndedListeners.add(listener);
+    return () => this.sessionEndedListeners.delete(listener);
+  }
+
+  /** Register (or, with null, remove) what runs on `reauth_required`. */
+  setReauthHandler(handler: ReauthHandler | null): void {
+    this.reauthHandler = handler;
+  }
+
+  /** The response of a successful call (2xx); anything else is thrown as a `ProblemError`. */
+  async request(path: string, options: CallOptions = {}): Promise<Response> {
+    const response = await this.send(path, options);
+    if (response.ok) return response;
+    const problem = await problemFromResponse(response);
+    if (problem.code === "reauth_required" && options.reauth !== false && (await this.reauthenticate())) {
+      // One retry only: a second reauth_required is the caller's error, not another dialog.
+      const retried = await this.send(path, options);
+      if (retried.ok) return retried;
+      throw this.failed(await problemFromResponse(retried), options);
+    }
+    throw this.failed(problem, options);
+  }
+
+  /** A JSON answer (or `undefined` for 204 No Content). */
+  async json<T>(path: string, options: CallOptions = {}): Promise<T> {
+    const response = await this.request(path, { accept: "application/json", ...options });
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  /** A call whose answer has no body worth reading (204). */
+  async send204(path: string, options: CallOptions = {}): Promise<void> {
+    const response = await this.request(path, options);
+    await response.body?.cancel();
+  }
+
+  private async send(path: string, options: CallOptions): Promise<Response> {
+    const headers = new Headers({ "X-CSRF": "1" });
+    let body: BodyInit | undefined;
+    if (options.json !== undefined) {
+      headers.set("Content-Type", "application/json");
+      body = JSON.stringify(options.json);
+    } else if (options.body !== undefined) {
+      body = options.body;
+      if (options.contentType) headers.set("Content-Type", options.contentType);
+    }
+    if (options.accept) headers.set("Accept", options.accept);
+    const init: RequestInit = {
+      method: options.method ?? "GET",
+      headers,
+      body,
+      credentials: "include",
+      cache: "no-store",
+      redirect: "error",
+    };
+    if (options.signal) init.signal = options.signal;
+    try {
+      return await fetch(this.baseUrl + path, init);
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      throw networkError(error);
+    }
+  }
+
+  private failed(problem: ProblemError, options: CallOptions): ProblemError {
+    if (problem.endsSession && options.signalSessionEnded !== false) {
+      for (const listener of [...this.sessionEndedListeners]) listener(problem.code as SessionEndedCode);
+    }
+    return problem;
+  }
+
+  /** Ask the handler once for all the calls that need it at the same moment. */
+  private reauthenticate(): Promise<boolean> {
+    const handler = this.reauthHandler;
+    if (handler === null) return Promise.resolve(false);
+    this.pendingReauth ??= handler()
+      .catch(() => false)
+      .finally(() => {
+        this.pendingReauth = null;
+      });
+    return this.pendingReauth;
+  }
+}
+
+/** The app's client (same origin as the BFF: Vite's proxy in development, the BFF itself in production). */
+export const bff = new BffClient();

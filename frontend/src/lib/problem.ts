@@ -1,0 +1,84 @@
+/** RFC 9457 problem+json answers of the BFF and the core, as typed errors. */
+
+/** The codes with which the BFF says the browser's session is gone: the app returns to /login. */
+export const SESSION_ENDED_CODES = [
+  "no_session",
+  "session_idle_expired",
+  "session_expired",
+  "session_revoked",
+] as const;
+
+export type SessionEndedCode = (typeof SESSION_ENDED_CODES)[number];
+
+export function isSessionEndedCode(code: string): code is SessionEndedCode {
+  return (SESSION_ENDED_CODES as readonly string[]).includes(code);
+}
+
+/** A failed call: the HTTP status, the problem's stable `code`, and a human-readable detail. */
+export class ProblemError extends Error {
+  override readonly name = "ProblemError";
+  readonly status: number;
+  readonly code: string;
+  readonly detail: string;
+  /** Seconds from `Retry-After`, when the answer carried one (429, 503). */
+  readonly retryAfter: number | undefined;
+
+  constructor(status: number, code: string, detail: string, retryAfter?: number) {
+    super(detail || code);
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+    this.retryAfter = retryAfter;
+  }
+
+  /** Whether this answer means the session is over (the app must sign in again). */
+  get endsSession(): boolean {
+    return isSessionEndedCode(this.code);
+  }
+}
+
+/** The error a failed `fetch` (no answer at all) becomes. */
+export function networkError(cause: unknown): ProblemError {
+  const error = new ProblemError(0, "network_error", "The server could not be reached. Try again.");
+  error.cause = cause;
+  return error;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | null {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+/** Build a `ProblemError` from a parsed body (problem+json, or RFC 6749 `error` JSON, or anything). */
+export function problemFromBody(status: number, body: unknown, retryAfter?: number): ProblemError {
+  const record = asRecord(body);
+  const code = text(record?.code) ?? text(record?.error) ?? `http_${status}`;
+  const detail =
+    text(record?.detail) ?? text(record?.error_description) ?? text(record?.title) ?? `Request failed (${status}).`;
+  return new ProblemError(status, code, detail, retryAfter);
+}
+
+function parseRetryAfter(response: Response): number | undefined {
+  const raw = response.headers.get("Retry-After");
+  if (raw === null || !/^\d+$/.test(raw.trim())) return undefined;
+  return Number(raw.trim());
+}
+
+/** Read a failed response's body (JSON if it is JSON) into a `ProblemError`. */
+export async function problemFromResponse(response: Response): Promise<ProblemError> {
+  const type = response.headers.get("Content-Type") ?? "";
+  let body: unknown = null;
+  if (/^application\/(problem\+)?json/i.test(type)) {
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+  }
+  return problemFromBody(response.status, body, parseRetryAfter(response));
+}

@@ -1,0 +1,112 @@
+import { useEffect, useId, useState, type SubmitEvent } from "react";
+import { Navigate, useLocation } from "react-router-dom";
+import { END_REASON_MESSAGES, useAuth } from "../app/auth";
+import { describeError } from "../lib/format";
+import { ProblemError } from "../lib/problem";
+
+function loginError(error: unknown): string {
+  if (error instanceof ProblemError) {
+    if (error.code === "invalid_credentials") return "Wrong email or password";
+    if (error.code === "rate_limited" || error.status === 429) {
+      return error.retryAfter
+        ? `Too many attempts. Try again in ${error.retryAfter} seconds.`
+        : "Too many attempts. Try again later.";
+    }
+    if (error.status === 503) return "The service is busy. Try again in a moment.";
+  }
+  return describeError(error);
+}
+
+export function LoginPage() {
+  const { state, login } = useAuth();
+  const location = useLocation();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  // The reason the app came here is shown until the user tries to sign in again.
+  const [showReason, setShowReason] = useState(true);
+  const emailId = useId();
+  const passwordId = useId();
+
+  useEffect(() => {
+    document.title = "Sign in · Latchkey";
+  }, []);
+
+  if (state.status === "signed-in") {
+    const from = (location.state as { from?: string } | null)?.from;
+    return <Navigate to={from && from !== "/login" ? from : "/projects"} replace />;
+  }
+
+  const reason =
+    state.status === "signed-out" && showReason && state.reason !== "logged_out" ? state.reason : null;
+
+  async function submit(event: SubmitEvent<HTMLFormElement>): Promise<void> {
+    event.preventDefault();
+    setShowReason(false);
+    setError(null);
+    setBusy(true);
+    try {
+      await login(email.trim(), password);
+    } catch (caught) {
+      setError(loginError(caught));
+      setPassword("");
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main className="login-page">
+      <div className="login-card card">
+        <div className="login-brand" aria-hidden="true">
+          <svg viewBox="0 0 32 32" width="36" height="36" focusable="false">
+            <rect width="32" height="32" rx="7" fill="currentColor" />
+            <circle cx="12" cy="16" r="5" fill="none" stroke="#fff" strokeWidth="3" />
+            <path d="M17 16h10v4m-4-4v3" fill="none" stroke="#fff" strokeWidth="3" strokeLinecap="round" />
+          </svg>
+          <span>Latchkey</span>
+        </div>
+        <h1>Sign in</h1>
+        {reason && (
+          <p role="alert" className="message warning">
+            {END_REASON_MESSAGES[reason]}
+          </p>
+        )}
+        {error && (
+          <p role="alert" className="message error">
+            {error}
+          </p>
+        )}
+        <form className="stack" onSubmit={(event) => void submit(event)}>
+          <div className="field">
+            <label htmlFor={emailId}>Email</label>
+            <input
+              id={emailId}
+              type="email"
+              autoComplete="username"
+              required
+              autoFocus
+              value={email}
+              onChange={(event) => setEmail(event.target.value)}
+            />
+          </div>
+          <div className="field">
+            <label htmlFor={passwordId}>Password</label>
+            <input
+              id={passwordId}
+              type="password"
+              autoComplete="current-password"
+              required
+              value={password}
+              onChange={(event) => setPassword(event.target.value)}
+            />
+          </div>
+          <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
+            Sign in
+          </button>
+        </form>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,148 @@
+import { useCallback, useEffect, useId, useState, type SubmitEvent } from "react";
+import { useAuth } from "../app/auth";
+import { useResource } from "../app/useResource";
+import { ProjectCard } from "./ProjectCard";
+import { api, parseProjectEvent } from "../lib/api";
+import { bff } from "../lib/client";
+import { describeError } from "../lib/format";
+import { openEventStream } from "../lib/sse";
+import type { Project, ProjectEvent } from "../lib/types";
+
+/** Newest first, as the API lists them. */
+function sortProjects(projects: Project[]): Project[] {
+  return [...projects].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id);
+}
+
+function upsert(projects: Project[], project: Project): Project[] {
+  return sortProjects([...projects.filter((item) => item.id !== project.id), project]);
+}
+
+type LiveState = "connecting" | "live" | "reconnecting";
+
+const fetchProjects = () => api.listProjects().then(sortProjects);
+
+export function ProjectsPage() {
+  const { epoch } = useAuth();
+  const { data: projects, error: loadError, reload, update } = useResource(fetchProjects, epoch);
+  const [fileRevisions, setFileRevisions] = useState<Record<number, number>>({});
+  const [live, setLive] = useState<LiveState>("connecting");
+  const [newName, setNewName] = useState("");
+  const [createError, setCreateError] = useState<string | null>(null);
+  const [creating, setCreating] = useState(false);
+  const nameId = useId();
+
+  useEffect(() => {
+    document.title = "Projects · Latchkey";
+  }, []);
+
+  const apply = useCallback(
+    (event: ProjectEvent) => {
+      const { project } = event;
+      if (event.type === "project.deleted") {
+        update((current) => current?.filter((item) => item.id !== project.id) ?? current);
+        return;
+      }
+      update((current) => (current === null ? current : upsert(current, project)));
+      if (event.type === "file.uploaded" || event.type === "file.deleted") {
+        setFileRevisions((current) => ({ ...current, [project.id]: (current[project.id] ?? 0) + 1 }));
+      }
+    },
+    [update],
+  );
+
+  useEffect(() => {
+    const stream = openEventStream({
+      client: bff,
+      path: api.eventsPath,
+      onOpen: (reconnected) => {
+        setLive("live");
+        // Nothing is replayed: whatever changed before the stream was (re)opened is read again.
+        reload();
+        if (reconnected) {
+          setFileRevisions((current) => Object.fromEntries(Object.entries(current).map(([id, n]) => [id, n + 1])));
+        }
+      },
+      onError: () => setLive("reconnecting"),
+      onEvent: (message) => {
+        const event = parseProjectEvent(message.event, message.data);
+        if (event) apply(event);
+      },
+    });
+    return () => stream.close();
+  }, [reload, apply, epoch]);
+
+  async function create(event: SubmitEvent<HTMLFormElement>): Promise<void> {
+    event.preventDefault();
+    const name = newName.trim();
+    if (!name) return;
+    setCreating(true);
+    setCreateError(null);
+    try {
+      const project = await api.createProject(name);
+      update((current) => upsert(current ?? [], project));
+      setNewName("");
+    } catch (error) {
+      setCreateError(describeError(error));
+    } finally {
+      setCreating(false);
+    }
+  }
+
+  return (
+    <>
+      <div className="page-header">
+        <div>
+          <h1>Projects</h1>
+          <p className="muted">Your projects and their files. Changes made elsewhere appear here as they happen.</p>
+        </div>
+        <span className={`live-badge ${live}`} aria-live="polite">
+          {live === "live" ? "Live" : live === "connecting" ? "Connecting…" : "Reconnecting…"}
+        </span>
+      </div>
+
+      <section className="card" aria-label="Create a project">
+        <form className="inline-form" onSubmit={(event) => void create(event)}>
+          <div className="field grow">
+            <label htmlFor={nameId}>New project name</label>
+            <input
+              id={nameId}
+              type="text"
+              maxLength={200}
+              required
+              value={newName}
+              onChange={(event) => setNewName(event.target.value)}
+              placeholder="e.g. Quarterly report"
+            />
+          </div>
+          <button type="submit" className="btn btn-primary" disabled={creating}>
+            Create project
+          </button>
+        </form>
+        {createError && (
+          <p role="alert" className="message error">
+            {createError}
+          </p>
+        )}
+      </section>
+
+      {loadError && (
+        <p role="alert" className="message error">
+          {loadError}
+        </p>
+      )}
+      {projects === null && !loadError && <p className="muted">Loading projects…</p>}
+      {projects?.length === 0 && <p className="empty">No projects yet. Create your first one above.</p>}
+      <ul className="project-list" aria-label="Projects">
+        {projects?.map((project) => (
+          <ProjectCard
+            key={project.id}
+            project={project}
+            fileRevision={(fileRevisions[project.id] ?? 0) + epoch}
+            onChanged={(changed) => update((current) => upsert(current ?? [], changed))}
+            onDeleted={(id) => update((current) => current?.filter((item) => item.id !== id) ?? current)}
+          />
+        ))}
+      </ul>
+    </>
+  );
+}

@@ -1,0 +1,119 @@
+import { useEffect, useState } from "react";
+import { useAuth } from "../app/auth";
+import { useResource } from "../app/useResource";
+import { api } from "../lib/api";
+import { describeError, describeUserAgent, formatDateTime } from "../lib/format";
+import type { ActiveSession } from "../lib/types";
+
+export function SessionsPage() {
+  const { epoch, logout } = useAuth();
+  const { data: sessions, error: loadError, reload } = useResource(api.listSessions, epoch);
+  const [error, setError] = useState<string | null>(null);
+  const [ending, setEnding] = useState<string | null>(null);
+  const [leaving, setLeaving] = useState(false);
+
+  useEffect(() => {
+    document.title = "Sessions · Latchkey";
+  }, []);
+
+  async function end(session: ActiveSession): Promise<void> {
+    setEnding(session.id);
+    setError(null);
+    try {
+      await api.endSession(session.id);
+      reload();
+    } catch (caught) {
+      setError(describeError(caught));
+    } finally {
+      setEnding(null);
+    }
+  }
+
+  // The current session first, then the most recently used.
+  const ordered = sessions
+    ? [...sessions].sort((a, b) => Number(b.current) - Number(a.current) || b.last_seen_at.localeCompare(a.last_seen_at))
+    : null;
+
+  return (
+    <>
+      <div className="page-header">
+        <div>
+          <h1>Sessions</h1>
+          <p className="muted">The browsers signed in to your account. End any you do not recognise.</p>
+        </div>
+        <button
+          type="button"
+          className="btn btn-danger"
+          disabled={leaving}
+          onClick={() => {
+            setLeaving(true);
+            void logout(true).finally(() => setLeaving(false));
+          }}
+        >
+          Log out everywhere
+        </button>
+      </div>
+
+      {(error ?? loadError) && (
+        <p role="alert" className="message error">
+          {error ?? loadError}
+        </p>
+      )}
+
+      <section className="card flush">
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="card-title">Active sessions</caption>
+            <thead>
+              <tr>
+                <th scope="col">Device</th>
+                <th scope="col">IP address</th>
+                <th scope="col">Signed in</th>
+                <th scope="col">Last seen</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {ordered === null && (
+                <tr>
+                  <td colSpan={5} className="muted">
+                    Loading sessions…
+                  </td>
+                </tr>
+              )}
+              {ordered?.map((session) => (
+                <tr key={session.id} className={session.current ? "current-row" : undefined}>
+                  <td>
+                    <span className="strong">{describeUserAgent(session.user_agent)}</span>
+                    <span className="user-agent muted small" title={session.user_agent}>
+                      {session.user_agent || "No user agent"}
+                    </span>
+                  </td>
+                  <td className="mono nowrap">{session.ip || "—"}</td>
+                  <td className="nowrap">{formatDateTime(session.created_at)}</td>
+                  <td className="nowrap">{formatDateTime(session.last_seen_at)}</td>
+                  <td className="cell-actions">
+                    {session.current ? (
+                      <span className="badge badge-current">This session</span>
+                    ) : (
+                      <button
+                        type="button"
+                        className="btn btn-small btn-danger-outline"
+                        disabled={ending === session.id}
+                        onClick={() => void end(session)}
+                      >
+                        End session
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </section>
+    </>
+  );
+}
