@@ -6,7 +6,7 @@
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
-import { type APIRequestContext, expect, test } from "@playwright/test";
+import { type APIRequestContext, type Response, expect, test } from "@playwright/test";
 
 import { createPat, stack, unique } from "./support";
 
@@ -69,7 +69,8 @@ test("a cross-origin POST to the API is refused and changes nothing", async ({ p
   expect(withHeader).toBe("blocked");
 
   // 2. A "simple" request (no preflight): sent with the cookie, refused by the BFF itself.
-  const simple = page.waitForResponse((r) => r.url().endsWith("/api/v1/projects") && r.request().method() === "POST");
+  const isForgedPost = (r: Response) => r.url().endsWith("/api/v1/projects") && r.request().method() === "POST";
+  const simple = page.waitForResponse(isForgedPost);
   await page.evaluate(
     ({ bff, name }) =>
       fetch(`${bff}/api/v1/projects`, {
@@ -84,7 +85,7 @@ test("a cross-origin POST to the API is refused and changes nothing", async ({ p
   expect((await simple).status()).toBe(403);
 
   // 3. A classic auto-submitted form: the browser navigates to the BFF's refusal.
-  const navigation = page.waitForResponse((r) => r.url().endsWith("/api/v1/projects") && r.request().method() === "POST");
+  const navigation = page.waitForResponse(isForgedPost);
   await page.evaluate(
     ({ bff, name }) => {
       const form = document.createElement("form");

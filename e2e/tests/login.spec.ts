@@ -1,7 +1,7 @@
 /** Signing in: the session cookie's attributes, and no access or refresh token ever reaching the page. */
 import { type Response, expect, test } from "@playwright/test";
 
-import { SESSION_TOKEN, SIGNED_OUT, signIn, stack } from "./support";
+import { SESSION_TOKEN, SIGNED_OUT, signIn, stack, unique } from "./support";
 
 test.use({ storageState: SIGNED_OUT });
 
@@ -47,9 +47,10 @@ test("login sets an HttpOnly, Secure, SameSite=Strict session cookie and leaks n
   }
 });
 
-test("wrong password is refused with a clear message", async ({ page }) => {
+test("wrong credentials are refused with a clear message", async ({ page }) => {
   await page.goto("/login");
-  await page.getByRole("textbox", { name: "Email" }).fill(stack().accounts.member.email);
+  // An unknown account answers exactly like a wrong password, and locks no real account out when repeated.
+  await page.getByRole("textbox", { name: "Email" }).fill(`${unique("nobody").replace(" ", "-")}@e2e.latchkey.test`);
   await page.getByLabel("Password", { exact: true }).fill("not the password");
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("alert")).toContainText("Wrong email or password");

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 
-import { type Page, expect, test } from "@playwright/test";
+import { type Page, type Request, expect, test } from "@playwright/test";
 
 import { createPat, documentIsMarked, markDocument, stack, unique } from "./support";
 
@@ -74,20 +74,41 @@ test("upload a file and download it back byte for byte", async ({ page }) => {
 test("a project created by a script appears without a reload", async ({ page, request }) => {
   // A personal access token made through the core API, used as a script or CI job would.
   const pat = await createPat(request, stack().accounts.member, ["projects:read", "projects:write"]);
-  const name = unique("From a script");
+  const createdByScript = async (name: string) => {
+    const created = await request.post(`${stack().core}/v1/projects`, {
+      headers: { Authorization: `Bearer ${pat}` },
+      data: { name, description: "made with curl" },
+    });
+    expect(created.status(), await created.text()).toBe(201);
+  };
+  // The page's reads of the project list, so the test can tell a live event from a re-fetch.
+  const listReads = new Set<Request>();
+  const pending = new Set<Request>();
+  page.on("request", (r) => {
+    if (r.method() === "GET" && new URL(r.url()).pathname === "/api/v1/projects") {
+      listReads.add(r);
+      pending.add(r);
+    }
+  });
+  page.on("requestfinished", (r) => pending.delete(r));
+  page.on("requestfailed", (r) => pending.delete(r));
 
-  // Be sure the page's event stream is open before the script writes.
+  // Load the page with one project already there, and wait until it is live: list shown, event stream
+  // open, and no read of the list still under way.
+  const existing = unique("Already there");
+  await createdByScript(existing);
   const streaming = page.waitForResponse((r) => r.url().endsWith("/api/v1/events") && r.status() === 200);
   await page.reload();
   await streaming;
+  await expect(projectItem(page, existing)).toBeVisible();
+  await expect.poll(() => pending.size).toBe(0);
   await markDocument(page);
+  const readsBefore = listReads.size;
 
-  const created = await request.post(`${stack().core}/v1/projects`, {
-    headers: { Authorization: `Bearer ${pat}` },
-    data: { name, description: "made with curl" },
-  });
-  expect(created.status(), await created.text()).toBe(201);
-
+  const name = unique("From a script");
+  await createdByScript(name);
   await expect(projectItem(page, name)).toBeVisible();
+  // It came through the event stream: no reload, and no new read of the list.
+  expect(listReads.size).toBe(readsBefore);
   expect(await documentIsMarked(page)).toBe(true);
 });
