@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { describeError } from "../lib/format";
 
 export interface Resource<T> {
@@ -11,25 +11,39 @@ export interface Resource<T> {
   update: (change: (current: T | null) => T | null) => void;
 }
 
+type Change<T> = (current: T | null) => T | null;
+
 /**
  * Data read from the API for a page: read when `fetcher` or `key` changes and on `reload()`; an answer
- * that arrives after a newer read started (or after unmount) is dropped.
+ * that arrives after a newer read started (or after unmount) is dropped. Local changes made while a read
+ * is in flight are applied again on top of its answer, so an event that arrives while the list is being
+ * read (or before its first answer) is never lost to a read that started before it.
  */
 export function useResource<T>(fetcher: () => Promise<T>, key: unknown = null): Resource<T> {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [revision, setRevision] = useState(0);
+  const reading = useRef(false);
+  const pending = useRef<Change<T>[]>([]);
 
   useEffect(() => {
     let current = true;
+    reading.current = true;
+    pending.current = [];
     fetcher().then(
       (value) => {
         if (!current) return;
-        setData(value);
+        reading.current = false;
+        const changes = pending.current;
+        pending.current = [];
+        setData(changes.reduce<T | null>((result, change) => change(result), value));
         setError(null);
       },
       (caught: unknown) => {
-        if (current) setError(describeError(caught));
+        if (!current) return;
+        reading.current = false;
+        pending.current = [];
+        setError(describeError(caught));
       },
     );
     return () => {
@@ -38,6 +52,9 @@ export function useResource<T>(fetcher: () => Promise<T>, key: unknown = null): 
   }, [fetcher, key, revision]);
 
   const reload = useCallback(() => setRevision((value) => value + 1), []);
-  const update = useCallback((change: (current: T | null) => T | null) => setData(change), []);
+  const update = useCallback((change: Change<T>) => {
+    if (reading.current) pending.current.push(change);
+    setData(change);
+  }, []);
   return { data, error, reload, update };
 }

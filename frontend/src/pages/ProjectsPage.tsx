@@ -42,6 +42,7 @@ export function ProjectsPage() {
         update((current) => current?.filter((item) => item.id !== project.id) ?? current);
         return;
       }
+      // Before the first answer there is nothing to change yet; useResource applies it to that answer.
       update((current) => (current === null ? current : upsert(current, project)));
       if (event.type === "file.uploaded" || event.type === "file.deleted") {
         setFileRevisions((current) => ({ ...current, [project.id]: (current[project.id] ?? 0) + 1 }));
