@@ -98,8 +98,11 @@ def run_cli(
 
 
 @dataclass
-class CoreServer:
-    """A real `latchkey core` process on a free port."""
+class ServerProcess:
+    """A real `latchkey <app>` process on a free port, logging to a file in its work dir."""
+
+    APP = ""
+    DATABASE_VARIABLE = ""
 
     env: dict[str, str]
     workdir: Path
@@ -113,13 +116,13 @@ class CoreServer:
 
     @property
     def database_url(self) -> str:
-        return self.env["LATCHKEY_CORE_DATABASE_URL"]
+        return self.env[self.DATABASE_VARIABLE]
 
     def start(self) -> None:
-        self.log_path = self.workdir / f"core-{self.port}.log"
+        self.log_path = self.workdir / f"{self.APP}-{self.port}.log"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [LATCHKEY, "core", "--port", str(self.port)],
+                [LATCHKEY, self.APP, "--port", str(self.port)],
                 env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -128,14 +131,14 @@ class CoreServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"core exited: {self.log()}")
+                raise RuntimeError(f"{self.APP} exited: {self.log()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"core did not start: {self.log()}")
+        raise RuntimeError(f"{self.APP} did not start: {self.log()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -148,6 +151,14 @@ class CoreServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+
+@dataclass
+class CoreServer(ServerProcess):
+    """A real `latchkey core` process."""
+
+    APP = "core"
+    DATABASE_VARIABLE = "LATCHKEY_CORE_DATABASE_URL"
 
     def cli(self, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return run_cli(args, self.env, stdin)
@@ -271,56 +282,11 @@ def assert_no_token_leak(path: str, headers: Mapping[str, str] | httpx.Headers, 
 
 
 @dataclass
-class BffServer:
-    """A real `latchkey bff` process on a free port, in front of a real core."""
+class BffServer(ServerProcess):
+    """A real `latchkey bff` process in front of a real core."""
 
-    env: dict[str, str]
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def database_url(self) -> str:
-        return self.env["LATCHKEY_BFF_DATABASE_URL"]
-
-    def start(self) -> None:
-        self.log_path = self.workdir / f"bff-{self.port}.log"
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [LATCHKEY, "bff", "--port", str(self.port)],
-                env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bff exited: {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"bff did not start: {self.log()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+    APP = "bff"
+    DATABASE_VARIABLE = "LATCHKEY_BFF_DATABASE_URL"
 
 
 def bff_env(core: CoreServer, database_url: str, client_secret: str, **overrides: str) -> dict[str, str]:
