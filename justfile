@@ -88,6 +88,21 @@ serve: setup
     echo "app: http://127.0.0.1:8000   core: http://127.0.0.1:8001   (Ctrl-C stops both)"
     exec {{bin}}/python -m latchkey.devenv serve
 
+# SPEC §9 side by side with nginx and a bare Python hop; writes docs/benchmarks.{md,svg,json}. `just bench --quick`: < 2 min, into var/bench/
+bench *args: setup _load_tools
+    PYTHONPATH=. {{py}} -m tests.benchmarks.run {{args}}
+
+# wrk and nginx from Debian's packages (the benchmarks' load generator and the plain proxy_pass hop)
+[private]
+_load_tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if command -v wrk >/dev/null && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }; then exit 0; fi
+    sudo=""; if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get install -y -qq --no-install-recommends wrk nginx >/dev/null
+
 # Playwright alone: build the SPA, then drive Chromium against fresh servers on :18000-18020, e.g. `just e2e -g CSRF`
 e2e *args: setup _chromium
     npm run build

@@ -109,6 +109,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    args: tuple[str, ...] = ()  # extra CLI arguments, e.g. ("--workers", "2")
 
     @property
     def url(self) -> str:
@@ -122,7 +123,7 @@ class ServerProcess:
         self.log_path = self.workdir / f"{self.APP}-{self.port}.log"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [LATCHKEY, self.APP, "--port", str(self.port)],
+                [LATCHKEY, self.APP, "--port", str(self.port), *self.args],
                 env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -302,12 +303,18 @@ def bff_env(core: CoreServer, database_url: str, client_secret: str, **overrides
 
 
 async def start_bff(
-    backend: str, workdir: Path, core: CoreServer, client_secret: str, **overrides: str
+    backend: str,
+    workdir: Path,
+    core: CoreServer,
+    client_secret: str,
+    *,
+    args: tuple[str, ...] = (),
+    **overrides: str,
 ) -> BffServer:
     """Create a session database, migrate it with the CLI, and start a BFF process on it."""
     workdir.mkdir(parents=True, exist_ok=True)
     url = overrides.pop("LATCHKEY_BFF_DATABASE_URL", None) or await new_database_url(backend, workdir, "bff")
-    server = BffServer(env=bff_env(core, url, client_secret, **overrides), workdir=workdir)
+    server = BffServer(env=bff_env(core, url, client_secret, **overrides), workdir=workdir, args=args)
     migrated = await asyncio.to_thread(run_cli, ["db", "upgrade", "bff"], server.env)
     assert migrated.returncode == 0, migrated.stderr
     await asyncio.to_thread(server.start)

@@ -1,0 +1,796 @@
+"""`just bench`: SPEC §9 measured in one run on one machine, every comparison a same-round ratio.
+
+    python -m tests.benchmarks.run            # the reference run: docs/benchmarks.{md,svg,json}
+    python -m tests.benchmarks.run --quick    # under two minutes, for development: var/bench/
+
+What runs (all on this machine, each server its own process, wrk from Debian's package as the load):
+- a core (`latchkey core`, SQLite) and, in front of it, the hops compared with calling it directly:
+  nginx `proxy_pass` (the floor of any hop), the bare Litestar + aiohttp forwarder in `forwarder.py` (the
+  floor of a Python hop), and Latchkey's BFF three times: SQLite sessions, PostgreSQL sessions, and
+  SQLite with `--workers 2`;
+- interleaved rounds: every target once per round, in the same order, several rounds; each figure is the
+  median over rounds, and each ratio the median of the ratios within a round (so a slow phase of the
+  shared machine hits both sides of a ratio alike);
+- then, against the single-worker SQLite BFF: proxied p99 with and without a login storm, cookie
+  seal/unseal beside Fernet, peak RSS while 100 MiB goes up and down, and RSS before/after a long run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The PostgreSQL-backed BFF needs a server; this kind of machine runs one here (trust auth).
+os.environ.setdefault("LATCHKEY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+import httpx
+import psutil
+
+from tests.benchmarks.report import evaluate_targets, write_report
+from tests.support import (
+    BffServer,
+    Browser,
+    CoreServer,
+    free_port,
+    password_grant,
+    random_ip,
+    start_bff,
+    start_core,
+    stop_bff,
+    stop_core,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+MiB = 1 << 20
+STREAM_MIB = 100
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How long each part runs."""
+
+    rounds: int
+    duration: int  # seconds per wrk run at 32 connections (wrk takes whole seconds)
+    latency_duration: int  # seconds per wrk run at one connection
+    storm_duration: int
+    stability_requests: int
+    cookie_calls: int
+
+
+FULL = Profile(
+    rounds=3,
+    duration=8,
+    latency_duration=8,
+    storm_duration=8,
+    stability_requests=200_000,
+    cookie_calls=200_000,
+)
+QUICK = Profile(
+    rounds=3,
+    duration=2,
+    latency_duration=1,
+    storm_duration=2,
+    stability_requests=10_000,
+    cookie_calls=50_000,
+)
+CONNECTIONS = 32
+WRK_THREADS = 1  # one load thread: wrk needs far less than a core for these rates, the servers need the rest
+STORM_CONCURRENCY = 8
+# Browsers per storm account: at most two of an account's sign-ins in flight, below the core's per
+# account-and-IP brute-force limit (in-flight attempts count until their password is checked).
+STORM_ACCOUNTS = 4
+
+
+# --- wrk --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    key: str
+    label: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    pid: int | None = None  # the serving process (its children included): CPU per request is measured
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU so far of the target's process tree (0 when unknown)."""
+        if self.pid is None:
+            return 0.0
+        root = psutil.Process(self.pid)
+        total = 0.0
+        for process in (root, *root.children(recursive=True)):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+
+@dataclass
+class WrkRun:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # socket errors plus non-2xx/3xx answers: a run with any is not a valid measurement
+    cpu_us: float = 0.0  # CPU time of the target's own process(es) per request
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
+_REQUESTS = re.compile(r"^\s+(\d+) requests in", re.M)
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+def parse_wrk(output: str) -> WrkRun:
+    """The figures of one `wrk --latency` run (raises ValueError when the output has none)."""
+    latency = {int(p): float(v) * _UNITS[u] for p, v, u in _LATENCY.findall(output)}
+    rps, requests = _RPS.search(output), _REQUESTS.search(output)
+    if rps is None or requests is None or set(latency) != {50, 99}:
+        raise ValueError(f"unexpected wrk output:\n{output}")
+    errors = sum(int(n) for n in _NON_2XX.findall(output))
+    for counts in _SOCKET_ERRORS.findall(output):
+        errors += sum(int(n) for n in counts)
+    return WrkRun(float(rps.group(1)), latency[50], latency[99], int(requests.group(1)), errors)
+
+
+async def wrk(target: Target, connections: int, duration: int) -> WrkRun:
+    args = ["wrk", f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for name, value in target.headers.items():
+        args += ["-H", f"{name}: {value}"]
+    cpu_before = target.cpu_seconds()
+    process = await asyncio.create_subprocess_exec(
+        *args, target.url, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    run = parse_wrk(output.decode())
+    if run.errors:
+        raise RuntimeError(f"{target.key}: {run.errors} failed requests out of {run.requests}")
+    run.cpu_us = (target.cpu_seconds() - cpu_before) / max(run.requests, 1) * 1e6
+    return run
+
+
+# --- the servers ------------------------------------------------------------------------------------------
+
+
+class Fixture:
+    """A benchmark-only server process (nginx, the bare forwarder) on a free port."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
+        self.name, self.argv, self.env, self.port, self.log = name, argv, env, port, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, probe: str, headers: dict[str, str]) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+            )
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                if self.process.poll() is not None:
+                    break
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(self.url + probe, headers=headers)).status_code == 200:
+                        return
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start: {self.log.read_text(errors='replace')}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found is None:
+        raise RuntimeError("nginx is not installed (just bench installs it with apt-get)")
+    return found
+
+
+def nginx_fixture(workdir: Path, upstream_port: int) -> Fixture:
+    """nginx with one worker, keep-alive to the core, no logs: the plainest proxy_pass hop."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    temp = " ".join(
+        f"{kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (workdir / "nginx.conf").write_text(
+        f"""
+worker_processes 1;
+daemon off;
+pid {workdir / "nginx.pid"};
+error_log {workdir / "error.log"} warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    {temp}
+    upstream core {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 64;
+        keepalive_timeout 4s;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://core;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+    )
+    argv = [nginx_binary(), "-p", str(workdir), "-e", str(workdir / "error.log"), "-c", "nginx.conf"]
+    return Fixture("nginx", argv, {}, port, workdir / "stdout.log")
+
+
+def forwarder_fixture(workdir: Path, upstream: str) -> Fixture:
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "tests.benchmarks.forwarder:app",
+        "--factory",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-server-header",
+    ]
+    return Fixture("forwarder", argv, {"BENCH_UPSTREAM": upstream}, port, workdir / "forwarder.log")
+
+
+@dataclass
+class Stack:
+    core: CoreServer
+    bff: BffServer
+    bff_postgres: BffServer | None
+    bff_workers2: BffServer | None
+    nginx: Fixture
+    forwarder: Fixture
+    token: str
+    email: str
+    password: str
+    storm_accounts: list[tuple[str, str]]
+    cookies: dict[str, str]
+    problems: dict[str, str]
+
+    def targets(self) -> list[Target]:
+        bearer = {"Authorization": f"Bearer {self.token}"}
+        found = [
+            Target("direct", "core, direct (bearer)", f"{self.core.url}/v1/me", bearer, _pid(self.core)),
+            Target("nginx", "nginx proxy_pass hop", f"{self.nginx.url}/v1/me", bearer, _pid(self.nginx)),
+            Target(
+                "bare",
+                "bare Litestar + aiohttp forwarder",
+                f"{self.forwarder.url}/v1/me",
+                bearer,
+                _pid(self.forwarder),
+            ),
+            self.bff_target("bff", "Latchkey BFF (SQLite sessions)", self.bff),
+        ]
+        if self.bff_postgres is not None:
+            found.append(
+                self.bff_target("bff_postgres", "Latchkey BFF (PostgreSQL sessions)", self.bff_postgres)
+            )
+        if self.bff_workers2 is not None:
+            found.append(self.bff_target("bff_workers2", "Latchkey BFF --workers 2", self.bff_workers2))
+        return found
+
+    def bff_target(self, key: str, label: str, server: BffServer) -> Target:
+        headers = {"Cookie": f"__Host-latchkey={self.cookies[key]}", "X-CSRF": "1"}
+        return Target(key, label, f"{server.url}/api/v1/me", headers, _pid(server))
+
+
+def _pid(server: BffServer | CoreServer | Fixture) -> int | None:
+    return server.process.pid if server.process is not None else None
+
+
+async def bff_login(server: BffServer, email: str, password: str) -> str:
+    async with httpx.AsyncClient(timeout=30) as client:
+        browser = Browser(client, server)
+        await browser.login(email, password)
+        assert browser.cookie is not None
+        me = await browser.request("GET", "/api/v1/me")
+        if me.status_code != 200:
+            raise RuntimeError(f"GET /api/v1/me through the BFF answered {me.status_code}")
+        return browser.cookie
+
+
+@contextlib.asynccontextmanager
+async def stack(workdir: Path) -> AsyncIterator[Stack]:
+    """Every server the run compares, started side by side; all stopped (and databases dropped) after."""
+    started: list[Callable[[], Awaitable[None]]] = []
+    problems: dict[str, str] = {}
+    try:
+        # Access tokens outlive the run, so no refresh happens inside a measurement.
+        core = await start_core("sqlite", workdir / "core", LATCHKEY_ACCESS_TOKEN_TTL="7200")
+        started.append(lambda: stop_core(core))
+        service, user, *storm_users = await asyncio.gather(
+            core.create_user(developer=True, name="BFF service"),
+            core.create_user(name="Bench"),
+            *(core.create_user(name=f"Storm {n}") for n in range(STORM_ACCOUNTS)),
+        )
+        secret = service["client_secret"]
+        async with httpx.AsyncClient(timeout=30) as client:
+            grant = await password_grant(
+                client, core, secret, user["email"], user["password"], ip=random_ip()
+            )
+            grant.raise_for_status()
+        nginx = nginx_fixture(workdir / "nginx", core.port)
+        forwarder = forwarder_fixture(workdir, core.url)
+        bearer = {"Authorization": f"Bearer {grant.json()['access_token']}"}
+
+        async def optional_bff(key: str, backend: str, args: tuple[str, ...] = ()) -> BffServer | None:
+            try:
+                server = await start_bff(backend, workdir / key, core, secret, args=args)
+            except Exception as exc:  # reported as "not measured", the rest of the run goes on
+                problems[key] = f"{type(exc).__name__}: {exc}"
+                return None
+            started.append(lambda: stop_bff(server))
+            return server
+
+        async def start_fixture(fixture: Fixture) -> None:
+            await fixture.start("/v1/me", bearer)
+
+            async def stop() -> None:
+                fixture.stop()
+
+            started.append(stop)
+
+        bff, bff_postgres, bff_workers2, _, _ = await asyncio.gather(
+            start_bff("sqlite", workdir / "bff", core, secret),
+            optional_bff("bff_postgres", "postgres"),
+            optional_bff("bff_workers2", "sqlite", ("--workers", "2")),
+            start_fixture(nginx),
+            start_fixture(forwarder),
+        )
+        started.append(lambda: stop_bff(bff))
+        servers = {"bff": bff, "bff_postgres": bff_postgres, "bff_workers2": bff_workers2}
+        cookies = {}
+        for key, server in servers.items():
+            if server is not None:
+                cookies[key] = await bff_login(server, user["email"], user["password"])
+        yield Stack(
+            core=core,
+            bff=bff,
+            bff_postgres=bff_postgres,
+            bff_workers2=bff_workers2,
+            nginx=nginx,
+            forwarder=forwarder,
+            token=grant.json()["access_token"],
+            email=user["email"],
+            password=user["password"],
+            storm_accounts=[(account["email"], account["password"]) for account in storm_users],
+            cookies=cookies,
+            problems=problems,
+        )
+    finally:
+        for stop in reversed(started):
+            with contextlib.suppress(Exception):
+                await stop()
+
+
+# --- the measurements -------------------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+async def throughput(
+    targets: list[Target], profile: Profile, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """wrk -c32 on every target, A B C … per round; medians, and medians of same-round ratios."""
+    for target in targets:  # warm-up: pools filled, caches primed
+        await wrk(target, CONNECTIONS, 1)
+    runs: dict[str, list[WrkRun]] = {target.key: [] for target in targets}
+    for number in range(profile.rounds):
+        for target in targets:
+            run = await wrk(target, CONNECTIONS, profile.duration)
+            runs[target.key].append(run)
+            log(
+                f"  round {number + 1} {target.key:13s} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms"
+                f"  p99 {run.p99_ms:6.2f} ms  {run.cpu_us:5.0f} µs CPU/request"
+            )
+    direct, bare = runs["direct"], runs["bare"]
+    rows = []
+    for target in targets:
+        mine = runs[target.key]
+        ratios = [run.rps / base.rps for run, base in zip(mine, direct, strict=True)]
+        vs_bare = [run.rps / base.rps for run, base in zip(mine, bare, strict=True)]
+        rows.append(
+            {
+                "key": target.key,
+                "label": target.label,
+                "rps": median([run.rps for run in mine]),
+                "p50_ms": median([run.p50_ms for run in mine]),
+                "p99_ms": median([run.p99_ms for run in mine]),
+                "ratio": median(ratios),
+                "vs_bare": median(vs_bare) if target.key.startswith("bff") else None,
+                # CPU of the serving process itself (the hop alone; for "direct", the core).
+                "cpu_us": median([run.cpu_us for run in mine]),
+                "rounds_rps": [run.rps for run in mine],
+                "rounds_ratio": ratios,
+            }
+        )
+    return rows
+
+
+async def one_connection(
+    targets: list[Target], profile: Profile, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """wrk -c1 on the core and the three hops; the added latency is taken within each round."""
+    chosen = [target for target in targets if target.key in ("direct", "nginx", "bare", "bff")]
+    runs: dict[str, list[WrkRun]] = {target.key: [] for target in chosen}
+    for number in range(profile.rounds):
+        for target in chosen:
+            run = await wrk(target, 1, profile.latency_duration)
+            runs[target.key].append(run)
+            log(f"  round {number + 1} {target.key:13s} p50 {run.p50_ms:6.3f} ms  p99 {run.p99_ms:6.3f} ms")
+    direct = runs["direct"]
+    rows = []
+    for target in chosen:
+        mine = runs[target.key]
+        added = target.key != "direct"
+        rows.append(
+            {
+                "key": target.key,
+                "label": target.label,
+                "p50_ms": median([run.p50_ms for run in mine]),
+                "p99_ms": median([run.p99_ms for run in mine]),
+                "added_p50_ms": median([r.p50_ms - d.p50_ms for r, d in zip(mine, direct, strict=True)])
+                if added
+                else None,
+                "added_p99_ms": median([r.p99_ms - d.p99_ms for r, d in zip(mine, direct, strict=True)])
+                if added
+                else None,
+            }
+        )
+    return rows
+
+
+def cookie_costs(calls: int) -> dict[str, Any]:
+    """seal/unseal beside Fernet on the same 48-byte payload, interleaved, median of 5 repeats each."""
+    from cryptography.fernet import Fernet
+
+    from latchkey.sealing import KeyRing, SessionCookie, new_session_id, seal, unseal
+
+    ring = KeyRing([("k1", os.urandom(32))])
+    now = int(time.time())
+    cookie = SessionCookie(sid=new_session_id(), issued_at=now, expires_at=now + 28_800)
+    name = "__Host-latchkey"
+    sealed = seal(ring, cookie, name=name)
+    payload = cookie.sid + now.to_bytes(8, "big") + (now + 28_800).to_bytes(8, "big")
+    fernet = Fernet(Fernet.generate_key())
+    token = fernet.encrypt(payload)
+    assert unseal(ring, sealed, name=name) == cookie and fernet.decrypt(token, ttl=28_800) == payload
+    cases: dict[str, Callable[[], object]] = {
+        "seal_us": lambda: seal(ring, cookie, name=name),
+        "unseal_us": lambda: unseal(ring, sealed, name=name),
+        "fernet_encrypt_us": lambda: fernet.encrypt(payload),
+        # With a ttl, as the cookie's expiry is checked on every unseal.
+        "fernet_decrypt_us": lambda: fernet.decrypt(token, ttl=28_800),
+    }
+    samples: dict[str, list[float]] = {key: [] for key in cases}
+    for _ in range(5):
+        for key, call in cases.items():
+            samples[key].append(timeit.timeit(call, number=calls) / calls * 1e6)
+    result: dict[str, Any] = {key: median(values) for key, values in samples.items()}
+    result["payload_bytes"] = len(payload)
+    result["cookie_chars"] = len(sealed)
+    result["unseal_vs_fernet"] = median(
+        [u / f for u, f in zip(samples["unseal_us"], samples["fernet_decrypt_us"], strict=True)]
+    )
+    return result
+
+
+async def login_storm(
+    server: BffServer, accounts: list[tuple[str, str]], stop: asyncio.Event
+) -> dict[str, int]:
+    """STORM_CONCURRENCY browsers signing in back to back through the BFF until `stop` is set."""
+    statuses: dict[str, int] = {}
+
+    async def one_browser(client: httpx.AsyncClient, email: str, password: str) -> None:
+        while not stop.is_set():
+            response = await client.post(
+                f"{server.url}/bff/login",
+                json={"username": email, "password": password},
+                headers={"X-CSRF": "1"},
+            )
+            statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
+            if response.status_code != 200:
+                # Shed (503, the core's bounded hasher) or limited (429): back off as the SPA does.
+                await asyncio.sleep(0.05)
+
+    limits = httpx.Limits(max_connections=STORM_CONCURRENCY)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        await asyncio.gather(
+            *(one_browser(client, *accounts[n % len(accounts)]) for n in range(STORM_CONCURRENCY))
+        )
+    return statuses
+
+
+async def storm(
+    stack_: Stack, target: Target, profile: Profile, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Proxied p99 at 32 connections without, then with, a login storm through the same BFF; per round."""
+    without: list[WrkRun] = []
+    with_storm: list[WrkRun] = []
+    totals: dict[str, int] = {}
+    for number in range(profile.rounds):
+        without.append(await wrk(target, CONNECTIONS, profile.storm_duration))
+        stop = asyncio.Event()
+        storming = asyncio.ensure_future(login_storm(stack_.bff, stack_.storm_accounts, stop))
+        await asyncio.sleep(0.5)  # the storm is under way before the measurement starts
+        with_storm.append(await wrk(target, CONNECTIONS, profile.storm_duration))
+        stop.set()
+        for status, count in (await storming).items():
+            totals[status] = totals.get(status, 0) + count
+        log(
+            f"  round {number + 1} p99 {without[-1].p99_ms:6.2f} ms without, "
+            f"{with_storm[-1].p99_ms:6.2f} ms with the storm"
+        )
+    return {
+        "p99_without_ms": median([run.p99_ms for run in without]),
+        "p99_with_ms": median([run.p99_ms for run in with_storm]),
+        "ratio": median([w.p99_ms / o.p99_ms for w, o in zip(with_storm, without, strict=True)]),
+        "rps_without": median([run.rps for run in without]),
+        "rps_with": median([run.rps for run in with_storm]),
+        "logins": totals.get("200", 0),
+        "login_statuses": totals,
+        "login_errors": sum(count for status, count in totals.items() if status != "200"),
+        "login_concurrency": STORM_CONCURRENCY,
+        "rounds": profile.rounds,
+    }
+
+
+class RssSampler:
+    """The peak resident set of a process, sampled every few milliseconds while entered."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.baseline = self.peak = self.process.memory_info().rss
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            await asyncio.sleep(0.005)
+
+    async def __aenter__(self) -> RssSampler:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+async def streaming(stack_: Stack) -> dict[str, Any]:
+    """100 MiB up through the BFF into a project file, then 100 MiB down, checked by SHA-256."""
+    server = stack_.bff
+    assert server.process is not None
+    block = os.urandom(MiB)
+    sent = hashlib.sha256()
+
+    async def body() -> AsyncIterator[bytes]:
+        for index in range(STREAM_MIB):
+            piece = block[index:] + block[:index]
+            sent.update(piece)
+            yield piece
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        browser = Browser(client, server)
+        browser.cookie = stack_.cookies["bff"]
+        created = await browser.request("POST", "/api/v1/projects", json={"name": "bench streaming"})
+        created.raise_for_status()
+        path = f"/api/v1/projects/{created.json()['id']}/files/big.bin"
+        headers = browser.headers({"Content-Type": "application/octet-stream"})
+        async with RssSampler(server.process.pid) as memory:
+            started = time.monotonic()
+            up = await client.put(
+                server.url + path,
+                content=body(),
+                headers={**headers, "Content-Length": str(STREAM_MIB * MiB)},
+            )
+            upload_s = time.monotonic() - started
+            if up.status_code != 201 or up.json()["sha256"] != sent.hexdigest():
+                raise RuntimeError(f"upload failed: {up.status_code} {up.text[:200]}")
+            received = hashlib.sha256()
+            started = time.monotonic()
+            async with client.stream("GET", server.url + path, headers=browser.headers()) as down:
+                async for piece in down.aiter_raw():
+                    received.update(piece)
+            download_s = time.monotonic() - started
+            if down.status_code != 200 or received.hexdigest() != sent.hexdigest():
+                raise RuntimeError(f"download failed: {down.status_code}")
+    return {
+        "mib": STREAM_MIB,
+        "baseline_rss_mib": memory.baseline / MiB,
+        "peak_rss_mib": memory.peak / MiB,
+        "growth_mib": (memory.peak - memory.baseline) / MiB,
+        "upload_s": upload_s,
+        "download_s": download_s,
+    }
+
+
+async def stability(
+    stack_: Stack, target: Target, requests: int, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """The BFF's RSS before and after `requests` proxied calls at 32 connections."""
+    assert stack_.bff.process is not None
+    process = psutil.Process(stack_.bff.process.pid)
+    before = process.memory_info().rss
+    done = 0
+    while done < requests:
+        run = await wrk(target, CONNECTIONS, 30 if requests - done > 40_000 else 5)
+        done += run.requests
+        log(f"  {done} requests, RSS {process.memory_info().rss / MiB:.1f} MiB")
+    await asyncio.sleep(1)
+    after = process.memory_info().rss
+    return {
+        "requests": done,
+        "rss_before_mib": before / MiB,
+        "rss_after_mib": after / MiB,
+        "growth_mib": (after - before) / MiB,
+        "errors": 0,  # wrk() refuses any run with a failed request
+    }
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+
+def _command_version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return "not found"
+    text = (done.stdout + done.stderr).strip().splitlines()
+    return text[0] if text else "unknown"
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    os_name = platform.system()
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    facts: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / (1 << 30), 1),
+        "kernel": platform.release(),
+        "os": os_name,
+        "python": platform.python_version(),
+        "wrk": _command_version(["wrk", "-v"]).split(" [")[0],
+        "nginx": _command_version([nginx_binary(), "-v"]).replace("nginx version: ", ""),
+    }
+    for package in ("cryptography", "litestar", "aiohttp", "uvicorn", "uvloop", "httptools", "SQLAlchemy"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            facts[package.lower()] = importlib.metadata.version(package)
+    return facts
+
+
+PARTS = ("throughput", "latency", "storm", "cookie", "streaming", "stability")
+
+
+async def run(
+    profile: Profile, quick: bool, command: str, parts: tuple[str, ...], log: Callable[[str], None]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command,
+        "quick": quick,
+        "machine": machine_facts(),
+        "settings": {
+            "rounds": profile.rounds,
+            "duration_s": profile.duration,
+            "connections": CONNECTIONS,
+            "wrk_threads": WRK_THREADS,
+            "latency_duration_s": profile.latency_duration,
+        },
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="latchkey-bench-") as temp:
+        log("starting the core, three BFFs, nginx and the bare forwarder …")
+        async with stack(Path(temp)) as servers:
+            results["problems"] = servers.problems
+            targets = servers.targets()
+            bff = next(target for target in targets if target.key == "bff")
+            if "throughput" in parts:
+                log(f"throughput at {CONNECTIONS} connections ({profile.rounds} interleaved rounds)")
+                results["throughput"] = await throughput(targets, profile, log)
+            if "latency" in parts:
+                log("latency at one connection")
+                results["latency_1c"] = await one_connection(targets, profile, log)
+            if "storm" in parts:
+                log("login storm")
+                results["storm"] = await storm(servers, bff, profile, log)
+            if "cookie" in parts:
+                log("cookie seal/unseal beside Fernet")
+                results["cookie"] = cookie_costs(profile.cookie_calls)
+            if "streaming" in parts:
+                log(f"streaming {STREAM_MIB} MiB up and down")
+                results["streaming"] = await streaming(servers)
+            if "stability" in parts:
+                log(f"stability: {profile.stability_requests} proxied requests")
+                results["stability"] = await stability(servers, bff, profile.stability_requests, log)
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="just bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a shortened run (under two minutes)")
+    parser.add_argument("--out", type=Path, help="directory for benchmarks.{md,svg,json}")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)",
+    )
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    parts = tuple(part.strip() for part in args.only.split(",") if part.strip())
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    out: Path = args.out or (ROOT / "var" / "bench" if args.quick else ROOT / "docs")
+    out.mkdir(parents=True, exist_ok=True)
+    command = "just bench --quick" if args.quick else "just bench"
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    if parts != PARTS:
+        command += f" --only {','.join(parts)}"
+    results = asyncio.run(run(profile, args.quick, command, parts, log))
+    (out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_report(results, out / "benchmarks.md", out / "benchmarks.svg")
+    log(f"\n{'target':48s} {'measured':>14s}")
+    for target in evaluate_targets(results):
+        mark = "met" if target["met"] else "MISSED"
+        log(f"{target['name'] + ' ' + target['target']:48s} {target['measured']:>14s}  {mark}")
+    log(f"\nwrote {out / 'benchmarks.md'} and {out / 'benchmarks.svg'} in {results['elapsed_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
