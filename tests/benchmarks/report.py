@@ -301,10 +301,12 @@ def _throughput_section(results: Mapping[str, Any], chart_file: str, connections
         lines += [
             "Requests per second of the same authenticated call straight to the core and through each hop;",
             "*vs direct* and *vs bare* are medians of the per-round ratios, p50/p99 are wrk's latencies.",
+            "*CPU µs/req* is the CPU time (user + system) of the serving process itself per request: the",
+            "core's for *direct*, the hop's alone for the others (every BFF worker for `--workers 2`).",
             "",
         ]
         lines += _table(
-            ["Path", "req/s", "vs direct", "vs bare", "p50 ms", "p99 ms"],
+            ["Path", "req/s", "vs direct", "vs bare", "p50 ms", "p99 ms", "CPU µs/req"],
             [
                 [
                     _label(row),
@@ -313,6 +315,7 @@ def _throughput_section(results: Mapping[str, Any], chart_file: str, connections
                     _ratio(_field(row, "vs_bare")),
                     _ms(_field(row, "p50_ms")),
                     _ms(_field(row, "p99_ms")),
+                    _fmt(_field(row, "cpu_us"), ".0f"),
                 ]
                 for row in rows
             ],
@@ -372,10 +375,16 @@ def _storm_section(results: Mapping[str, Any]) -> list[str]:
     storm = _section(results, "storm")
     if storm is None:
         return lines + _not_measured()
+    statuses = storm.get("login_statuses")
+    shed = ""
+    if isinstance(statuses, Mapping) and len(statuses) > 1:
+        shed = " (answers: " + ", ".join(f"{code}: {count}" for code, count in sorted(statuses.items())) + ")"
     lines += [
-        f"Proxied calls while {_count(storm.get('logins'))} logins run, "
-        f"{_count(storm.get('login_concurrency'))} at a time ({_count(storm.get('login_errors'))} login "
-        f"errors); medians over {_count(storm.get('rounds'))} rounds.",
+        f"`GET /api/v1/me` through the BFF at 32 connections, alone and while "
+        f"{_count(storm.get('login_concurrency'))} browsers sign in back to back through the same BFF "
+        f"({_count(storm.get('logins'))} sign-ins succeeded{shed}; a 503 is the core's bounded Argon2id "
+        f"queue shedding load); medians over {_count(storm.get('rounds'))} rounds, the ratio is the median "
+        "of the per-round ratios.",
         "",
     ]
     return lines + _table(

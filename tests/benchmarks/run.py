@@ -670,6 +670,57 @@ async def stability(
     }
 
 
+async def profile_bff(
+    stack_: Stack, target: Target, seconds: int, out: Path, log: Callable[[str], None]
+) -> None:
+    """py-spy samples the single-worker BFF while wrk loads it: collapsed stacks and a flame graph."""
+    assert stack_.bff.process is not None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
+    pid = str(stack_.bff.process.pid)
+    for fmt, name in (("raw", "profile-bff.txt"), ("flamegraph", "profile-bff.svg")):
+        sampler = await asyncio.create_subprocess_exec(
+            spy,
+            "record",
+            "--pid",
+            pid,
+            "--duration",
+            str(seconds),
+            "--rate",
+            "500",
+            "--nonblocking",
+            "--format",
+            fmt,
+            "--output",
+            str(out / name),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        await asyncio.sleep(0.5)
+        await wrk(target, CONNECTIONS, seconds)
+        await sampler.wait()
+    log(f"  {out / 'profile-bff.txt'} (collapsed stacks) and {out / 'profile-bff.svg'}")
+    for line in summarize_profile(out / "profile-bff.txt"):
+        log("  " + line)
+
+
+def summarize_profile(path: Path, top: int = 25) -> list[str]:
+    """The functions with the most samples anywhere on the stack (inclusive), from py-spy's raw output."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        for frame in set(stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+    ranked = sorted(inclusive.items(), key=lambda item: -item[1])[:top]
+    return [f"{100 * n / max(total, 1):5.1f}%  {frame}" for frame, n in ranked]
+
+
 # --- the run ----------------------------------------------------------------------------------------------
 
 
@@ -714,7 +765,12 @@ PARTS = ("throughput", "latency", "storm", "cookie", "streaming", "stability")
 
 
 async def run(
-    profile: Profile, quick: bool, command: str, parts: tuple[str, ...], log: Callable[[str], None]
+    profile: Profile,
+    quick: bool,
+    command: str,
+    parts: tuple[str, ...],
+    out: Path,
+    log: Callable[[str], None],
 ) -> dict[str, Any]:
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -751,6 +807,9 @@ async def run(
             if "streaming" in parts:
                 log(f"streaming {STREAM_MIB} MiB up and down")
                 results["streaming"] = await streaming(servers)
+            if "profile" in parts:
+                log("profile of the BFF under load (py-spy)")
+                await profile_bff(servers, bff, max(profile.duration, 5), out, log)
             if "stability" in parts:
                 log(f"stability: {profile.stability_requests} proxied requests")
                 results["stability"] = await stability(servers, bff, profile.stability_requests, log)
@@ -765,12 +824,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(PARTS),
-        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)",
+        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all), and profile (py-spy)",
     )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     parts = tuple(part.strip() for part in args.only.split(",") if part.strip())
-    if unknown := set(parts) - set(PARTS):
+    if unknown := set(parts) - {*PARTS, "profile"}:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     out: Path = args.out or (ROOT / "var" / "bench" if args.quick else ROOT / "docs")
     out.mkdir(parents=True, exist_ok=True)
@@ -781,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if parts != PARTS:
         command += f" --only {','.join(parts)}"
-    results = asyncio.run(run(profile, args.quick, command, parts, log))
+    results = asyncio.run(run(profile, args.quick, command, parts, out, log))
     (out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     write_report(results, out / "benchmarks.md", out / "benchmarks.svg")
     log(f"\n{'target':48s} {'measured':>14s}")

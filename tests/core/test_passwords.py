@@ -113,3 +113,19 @@ def test_defaults_leave_a_core_for_the_event_loop() -> None:
         assert hasher.capacity == 5 * hasher.concurrency
     finally:
         hasher.close()
+
+
+def _own_nice() -> int:
+    import threading
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+async def test_hashing_threads_yield_the_cpu_to_the_event_loop(hasher: PasswordHasher) -> None:
+    # Argon2id runs in threads at a lower priority (a login storm must not take the cores the event
+    # loops serve API calls with); the event loop's own thread keeps its priority.
+    loop_nice = _own_nice()
+    await hasher.hash(PASSWORD)  # the pool's thread exists and ran its initializer
+    thread_nice = await hasher._run(_own_nice)
+    assert thread_nice == max(loop_nice, passwords.HASH_THREAD_NICE)
+    assert _own_nice() == loop_nice

@@ -104,6 +104,11 @@ class SessionManager:
         self.touch_interval = min(60.0, self.idle / 4)
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._refresh_locks: dict[str, asyncio.Lock] = {}
+        # One store read per session at a time: the requests that find its entry stale together (every
+        # connection of a busy tab, once a second) wait for that read instead of each making its own.
+        self._reloads: dict[str, asyncio.Future[_Cached]] = {}
+        # Counts `forget` calls: a read that began before a session ended here must not cache it after.
+        self._forgets = 0
         self._background: set[asyncio.Task[Any]] = set()
         self._logins = 0
 
@@ -162,11 +167,13 @@ class SessionManager:
     async def load(self, id_hash: str) -> SessionRecord:
         """Read a session from the store (never the cache), validate it, and record the activity."""
         now = time.time()
+        forgets = self._forgets
         record = await self._check(await self.store.get(id_hash), now)
         if now - record.last_seen_at.timestamp() >= self.touch_interval:
             await self.store.touch(id_hash, datetime.fromtimestamp(now, UTC))
             record = replace(record, last_seen_at=datetime.fromtimestamp(now, UTC))
-        self._remember(record, now)
+        if forgets == self._forgets:  # else a session ended here meanwhile: the next request reads again
+            self._remember(record, now)
         return record
 
     def _remember(self, record: SessionRecord, now: float) -> _Cached:
@@ -190,6 +197,7 @@ class SessionManager:
 
     def forget(self, id_hash: str) -> None:
         """Drop a session from this instance at once: its cache entry and its open streams."""
+        self._forgets += 1
         self._cache.pop(id_hash, None)
         self.streams.close_session(id_hash)
 
@@ -200,10 +208,7 @@ class SessionManager:
         id_hash = self.session_hash(scope["headers"], now)
         entry = self._cache.get(id_hash)
         if entry is None or time.monotonic() - entry.checked_at >= CACHE_TTL:
-            record = await self._check(
-                await self.store.get(id_hash), now, entry.last_seen if entry is not None else None
-            )
-            entry = self._remember(record, now)
+            entry = await self._reload(id_hash, now, entry)
         elif now >= entry.expires_at or now >= entry.last_seen + self.idle:
             await self._check(entry.record, now, entry.last_seen)
         entry.last_seen = now
@@ -215,6 +220,31 @@ class SessionManager:
             record = await self.refresh(id_hash, entry.grant.access_token)
             return Grant(record.tokens.access_token if record.tokens else "", id_hash)
         return entry.grant
+
+    async def _reload(self, id_hash: str, now: float, stale: _Cached | None) -> _Cached:
+        """Re-read and re-check a session from the store, sharing one read among concurrent callers."""
+        pending = self._reloads.get(id_hash)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read_and_check(id_hash, now, stale))
+            self._reloads[id_hash] = pending
+            pending.add_done_callback(lambda done: self._reloaded(id_hash, done))
+        # Shielded: one caller going away (its browser left) must not cancel the read the others await.
+        return await asyncio.shield(pending)
+
+    async def _read_and_check(self, id_hash: str, now: float, stale: _Cached | None) -> _Cached:
+        last_seen = stale.last_seen if stale is not None else None
+        while True:
+            forgets = self._forgets
+            record = await self._check(await self.store.get(id_hash), now, last_seen)
+            if forgets == self._forgets:
+                return self._remember(record, now)
+            # A session ended on this instance during the read (perhaps this one): read again.
+
+    def _reloaded(self, id_hash: str, done: asyncio.Future[_Cached]) -> None:
+        if self._reloads.get(id_hash) is done:
+            del self._reloads[id_hash]
+        if not done.cancelled():
+            done.exception()  # retrieved here, so a read whose callers all left never logs as unhandled
 
     async def after_upstream_401(self, grant: Grant) -> Grant:
         record = await self.refresh(grant.session_key, grant.access_token)

@@ -3,13 +3,20 @@
 At most `concurrency` hashes run at once per process, in their own threads, and at most `queue_size`
 more wait; anything beyond is refused with `HasherOverloaded` (503 + Retry-After) rather than queueing
 without bound, so a login flood cannot exhaust memory or starve the event loop.
+
+The hashing threads also run at a lower CPU priority (`HASH_THREAD_NICE`): Argon2id releases the GIL, so
+on a busy machine a login storm would otherwise take whole cores from the event loops serving API calls.
+Signing in waits a little longer under load; requests of signed-in users keep their latency
+(docs/performance-tuning.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.exceptions import InvalidKey
@@ -23,6 +30,8 @@ HASH_LENGTH = 32
 SALT_LENGTH = 16
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
+# Linux nice value of the hashing threads (0 is normal, 19 the lowest): CPU goes to the event loop first.
+HASH_THREAD_NICE = 10
 
 
 class HasherOverloaded(Exception):
@@ -31,6 +40,16 @@ class HasherOverloaded(Exception):
 
 def default_concurrency() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
+
+
+def _lower_thread_priority() -> None:
+    """Thread initializer: on Linux, setpriority on a thread id changes that thread alone. Raising one's
+    own nice value needs no privilege; where it is unsupported, hashing simply runs at normal priority."""
+    with contextlib.suppress(OSError, AttributeError):
+        thread = threading.get_native_id()
+        # Never raised above the process's own priority (a process started with `nice` stays lower).
+        nice = max(os.getpriority(os.PRIO_PROCESS, thread), HASH_THREAD_NICE)
+        os.setpriority(os.PRIO_PROCESS, thread, nice)
 
 
 def _kdf() -> Argon2id:
@@ -63,7 +82,9 @@ class PasswordHasher:
     def __init__(self, concurrency: int | None = None, queue_size: int | None = None) -> None:
         self.concurrency = concurrency or default_concurrency()
         self.capacity = self.concurrency + (queue_size if queue_size is not None else 4 * self.concurrency)
-        self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="argon2")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="argon2", initializer=_lower_thread_priority
+        )
         self._admitted = 0
         # A hash of a random password: unknown users are verified against it, so they answer in the same
         # time as wrong passwords and nobody can tell which accounts exist.
