@@ -211,6 +211,24 @@ def test_standard_alphabet_is_refused() -> None:
             unseal(RING, spelling, name=NAME)
 
 
+def test_json_string_syntax_is_refused() -> None:
+    """`unseal` decodes through a JSON string: no escape spells a character, no quote ends it early.
+
+    Each value keeps the length % 4 of a real one, so it reaches the decoder.
+    """
+    for i in (0, 9, len(VALUE) // 2, len(VALUE) - 5):
+        escaped = "".join(f"\\u{ord(char):04x}" for char in VALUE[i : i + 4])  # 24 characters for 4
+        for value in (
+            VALUE[:i] + escaped + VALUE[i + 4 :],
+            VALUE[:i] + '",""' + VALUE[i:],
+            VALUE[:i] + '"' + VALUE[i + 1 :],
+            VALUE[:i] + "\\" + VALUE[i + 1 :],
+        ):
+            assert len(value) % 4 == len(VALUE) % 4
+            with pytest.raises(InvalidSeal):
+                unseal(RING, value, name=NAME)
+
+
 def test_over_long_values_are_refused_before_decoding() -> None:
     for value in ("A" * (MAX_VALUE_CHARS + 1), VALUE * 40, "é" * 5000):
         with pytest.raises(InvalidSeal):

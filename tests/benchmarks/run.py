@@ -283,6 +283,8 @@ class Stack:
     storm_accounts: list[tuple[str, str]]
     cookies: dict[str, str]
     problems: dict[str, str]
+    bff_baseline: BffServer | None = None
+    baseline_label: str = ""
 
     def targets(self) -> list[Target]:
         bearer = {"Authorization": f"Bearer {self.token}"}
@@ -304,6 +306,8 @@ class Stack:
             )
         if self.bff_workers2 is not None:
             found.append(self.bff_target("bff_workers2", "Latchkey BFF --workers 2", self.bff_workers2))
+        if self.bff_baseline is not None:
+            found.append(self.bff_target("bff_baseline", self.baseline_label, self.bff_baseline))
         return found
 
     def bff_target(self, key: str, label: str, server: BffServer) -> Target:
@@ -327,8 +331,11 @@ async def bff_login(server: BffServer, email: str, password: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def stack(workdir: Path) -> AsyncIterator[Stack]:
-    """Every server the run compares, started side by side; all stopped (and databases dropped) after."""
+async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Stack]:
+    """Every server the run compares, started side by side; all stopped (and databases dropped) after.
+
+    `baseline`: a git revision whose BFF code runs as one more target (SQLite sessions), for measuring a
+    change side by side with the code before it."""
     started: list[Callable[[], Awaitable[None]]] = []
     problems: dict[str, str] = {}
     try:
@@ -376,6 +383,30 @@ async def stack(workdir: Path) -> AsyncIterator[Stack]:
         )
         started.append(lambda: stop_bff(bff))
         servers = {"bff": bff, "bff_postgres": bff_postgres, "bff_workers2": bff_workers2}
+        bff_baseline = None
+        if baseline is not None:
+            source = workdir / "baseline"
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(source), baseline],
+                check=True,
+                capture_output=True,
+            )
+
+            async def remove_worktree() -> None:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(source)],
+                    check=False,
+                    capture_output=True,
+                )
+
+            started.append(remove_worktree)
+            # The console script imports `latchkey` from the baseline's tree: PYTHONPATH wins over the
+            # editable install.
+            bff_baseline = await start_bff(
+                "sqlite", workdir / "bff_baseline", core, secret, PYTHONPATH=str(source / "backend")
+            )
+            started.append(lambda: stop_bff(bff_baseline))
+            servers["bff_baseline"] = bff_baseline
         cookies = {}
         for key, server in servers.items():
             if server is not None:
@@ -393,6 +424,8 @@ async def stack(workdir: Path) -> AsyncIterator[Stack]:
             storm_accounts=[(account["email"], account["password"]) for account in storm_users],
             cookies=cookies,
             problems=problems,
+            bff_baseline=bff_baseline,
+            baseline_label=f"BFF at {baseline} (baseline)",
         )
     finally:
         for stop in reversed(started):
@@ -771,6 +804,7 @@ async def run(
     parts: tuple[str, ...],
     out: Path,
     log: Callable[[str], None],
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -788,7 +822,7 @@ async def run(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="latchkey-bench-") as temp:
         log("starting the core, three BFFs, nginx and the bare forwarder …")
-        async with stack(Path(temp)) as servers:
+        async with stack(Path(temp), baseline) as servers:
             results["problems"] = servers.problems
             targets = servers.targets()
             bff = next(target for target in targets if target.key == "bff")
@@ -822,6 +856,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a shortened run (under two minutes)")
     parser.add_argument("--out", type=Path, help="directory for benchmarks.{md,svg,json}")
     parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the BFF of this git revision, side by side (to measure a change)",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(PARTS),
         help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all), and profile (py-spy)",
@@ -840,7 +879,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if parts != PARTS:
         command += f" --only {','.join(parts)}"
-    results = asyncio.run(run(profile, args.quick, command, parts, out, log))
+    if args.baseline:
+        command += f" --baseline {args.baseline}"
+    results = asyncio.run(run(profile, args.quick, command, parts, out, log, args.baseline))
     (out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     write_report(results, out / "benchmarks.md", out / "benchmarks.svg")
     log(f"\n{'target':48s} {'measured':>14s}")
