@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
@@ -688,9 +689,12 @@ async def stability(
     process = psutil.Process(stack_.bff.process.pid)
     before = process.memory_info().rss
     done = 0
+    rate = 500.0  # requests/s guessed for the first run; then the last run's
     while done < requests:
-        run = await wrk(target, CONNECTIONS, 30 if requests - done > 40_000 else 5)
+        seconds = max(1, min(30, math.ceil((requests - done) / rate)))
+        run = await wrk(target, CONNECTIONS, seconds)
         done += run.requests
+        rate = max(run.rps, 1.0)
         log(f"  {done} requests, RSS {process.memory_info().rss / MiB:.1f} MiB")
     await asyncio.sleep(1)
     after = process.memory_info().rss
