@@ -78,7 +78,7 @@ class Profile:
 
 
 FULL = Profile(
-    rounds=3,
+    rounds=5,
     duration=8,
     latency_duration=8,
     storm_duration=8,
