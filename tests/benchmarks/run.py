@@ -40,12 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The PostgreSQL-backed BFF needs a server; this kind of machine runs one here (trust auth).
-os.environ.setdefault("LATCHKEY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-
 import httpx
 import psutil
 
+from tests import support
 from tests.benchmarks.report import evaluate_targets, write_report
 from tests.support import (
     BffServer,
@@ -61,6 +59,9 @@ from tests.support import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+# The PostgreSQL-backed BFF creates (and drops) a database of its own on this server; this kind of
+# machine runs one here with trust auth. LATCHKEY_TEST_POSTGRES_URL, as for the tests, overrides it.
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 MiB = 1 << 20
 STREAM_MIB = 100
 
@@ -871,6 +872,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
+    support.POSTGRES_URL = support.POSTGRES_URL or DEFAULT_POSTGRES_URL
     parts = tuple(part.strip() for part in args.only.split(",") if part.strip())
     if unknown := set(parts) - {*PARTS, "profile"}:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
