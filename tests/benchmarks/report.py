@@ -326,6 +326,35 @@ def _throughput_section(results: Mapping[str, Any], chart_file: str, connections
     return [*lines, "", f"![{alt}]({chart_file})"]
 
 
+def _ceiling_section(results: Mapping[str, Any]) -> list[str]:
+    """The hops in front of an upstream that answers at once: what each hop costs when it is the limit."""
+    rows = _rows(results, "ceiling")
+    if not rows:
+        return []  # an optional part: absent from runs that did not ask for it
+    lines = [
+        "## Hop ceiling (an upstream that answers at once)",
+        "",
+        "The core above spends far more CPU per request than any hop, so it sets the pace of every path.",
+        "Here the same hops forward to nginx answering `/v1/me` itself with the core's bytes: the hop is",
+        "the limit, and its own cost shows. *vs bare* is the median of the per-round ratios.",
+        "",
+    ]
+    return lines + _table(
+        ["Path", "req/s", "vs bare", "p50 ms", "p99 ms", "CPU µs/req"],
+        [
+            [
+                _label(row),
+                _rps(_field(row, "rps")),
+                _ratio(_field(row, "vs_bare")),
+                _ms(_field(row, "p50_ms")),
+                _ms(_field(row, "p99_ms")),
+                _fmt(_field(row, "cpu_us"), ".0f"),
+            ]
+            for row in rows
+        ],
+    )
+
+
 def _latency_section(results: Mapping[str, Any]) -> list[str]:
     lines = ["## Latency at one connection", ""]
     rows = _rows(results, "latency_1c")
@@ -495,6 +524,7 @@ def render_markdown(results: dict[str, Any], chart_file: str, *, tuning_link: st
     for section in (
         _targets_section(results),
         _throughput_section(results, chart_file, connections),
+        _ceiling_section(results),
         _latency_section(results),
         _cookie_section(results),
         _storm_section(results),

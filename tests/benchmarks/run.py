@@ -217,10 +217,16 @@ def nginx_binary() -> str:
     return found
 
 
-def nginx_fixture(workdir: Path, upstream_port: int) -> Fixture:
-    """nginx with one worker, keep-alive to the core, no logs: the plainest proxy_pass hop."""
+def nginx_fixture(workdir: Path, upstream_port: int, me: bytes) -> tuple[Fixture, int]:
+    """nginx with one worker, keep-alive to the core, no logs: the plainest proxy_pass hop.
+
+    A second port is the *instant upstream* of the ceiling measurement: `GET /v1/me` answered by nginx
+    itself with the core's own answer for the bench user (`me`), everything else passed to the core (so a
+    BFF in front of it can still sign in)."""
+    if any(char in me for char in b"'$\\\n"):
+        raise ValueError("the /v1/me answer cannot be written into nginx.conf as it is")
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port, instant_port = free_port(), free_port()
     temp = " ".join(
         f"{kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
@@ -247,14 +253,27 @@ http {{
             proxy_set_header Connection "";
         }}
     }}
+    server {{
+        listen 127.0.0.1:{instant_port};
+        location = /v1/me {{
+            default_type application/json;
+            return 200 '{me.decode()}';
+        }}
+        location / {{
+            proxy_pass http://core;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
 }}
 """
     )
     argv = [nginx_binary(), "-p", str(workdir), "-e", str(workdir / "error.log"), "-c", "nginx.conf"]
-    return Fixture("nginx", argv, {}, port, workdir / "stdout.log")
+    return Fixture("nginx", argv, {}, port, workdir / "stdout.log"), instant_port
 
 
 def forwarder_fixture(workdir: Path, upstream: str) -> Fixture:
+    workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     argv = [
         sys.executable,
@@ -287,6 +306,33 @@ class Stack:
     problems: dict[str, str]
     bff_baseline: BffServer | None = None
     baseline_label: str = ""
+    # The ceiling: the same hops in front of an upstream that answers at once (see nginx_fixture).
+    instant_port: int = 0
+    instant_forwarder: Fixture | None = None
+    bff_instant: BffServer | None = None
+
+    def ceiling_targets(self) -> list[Target]:
+        """The bare forwarder and the BFF in front of the instant upstream, beside that upstream alone."""
+        if self.instant_forwarder is None or self.bff_instant is None:
+            return []
+        bearer = {"Authorization": f"Bearer {self.token}"}
+        return [
+            Target(
+                "direct",
+                "instant upstream alone (nginx answering)",
+                f"http://127.0.0.1:{self.instant_port}/v1/me",
+                bearer,
+                _pid(self.nginx),
+            ),
+            Target(
+                "bare",
+                "bare Litestar + aiohttp forwarder → instant upstream",
+                f"{self.instant_forwarder.url}/v1/me",
+                bearer,
+                _pid(self.instant_forwarder),
+            ),
+            self.bff_target("bff", "Latchkey BFF → instant upstream", self.bff_instant, "bff_instant"),
+        ]
 
     def targets(self) -> list[Target]:
         bearer = {"Authorization": f"Bearer {self.token}"}
@@ -312,8 +358,8 @@ class Stack:
             found.append(self.bff_target("bff_baseline", self.baseline_label, self.bff_baseline))
         return found
 
-    def bff_target(self, key: str, label: str, server: BffServer) -> Target:
-        headers = {"Cookie": f"__Host-latchkey={self.cookies[key]}", "X-CSRF": "1"}
+    def bff_target(self, key: str, label: str, server: BffServer, cookie: str | None = None) -> Target:
+        headers = {"Cookie": f"__Host-latchkey={self.cookies[cookie or key]}", "X-CSRF": "1"}
         return Target(key, label, f"{server.url}/api/v1/me", headers, _pid(server))
 
 
@@ -355,13 +401,20 @@ async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Sta
                 client, core, secret, user["email"], user["password"], ip=random_ip()
             )
             grant.raise_for_status()
-        nginx = nginx_fixture(workdir / "nginx", core.port)
-        forwarder = forwarder_fixture(workdir, core.url)
-        bearer = {"Authorization": f"Bearer {grant.json()['access_token']}"}
+            bearer = {"Authorization": f"Bearer {grant.json()['access_token']}"}
+            me = await client.get(f"{core.url}/v1/me", headers=bearer)
+            me.raise_for_status()
+        nginx, instant_port = nginx_fixture(workdir / "nginx", core.port, me.content)
+        forwarder = forwarder_fixture(workdir / "forwarder", core.url)
+        instant_forwarder = forwarder_fixture(
+            workdir / "instant-forwarder", f"http://127.0.0.1:{instant_port}"
+        )
 
-        async def optional_bff(key: str, backend: str, args: tuple[str, ...] = ()) -> BffServer | None:
+        async def optional_bff(
+            key: str, backend: str, args: tuple[str, ...] = (), **overrides: str
+        ) -> BffServer | None:
             try:
-                server = await start_bff(backend, workdir / key, core, secret, args=args)
+                server = await start_bff(backend, workdir / key, core, secret, args=args, **overrides)
             except Exception as exc:  # reported as "not measured", the rest of the run goes on
                 problems[key] = f"{type(exc).__name__}: {exc}"
                 return None
@@ -376,15 +429,22 @@ async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Sta
 
             started.append(stop)
 
-        bff, bff_postgres, bff_workers2, _, _ = await asyncio.gather(
+        await start_fixture(nginx)  # before the instant upstream's clients start
+        bff, bff_postgres, bff_workers2, bff_instant, _, _ = await asyncio.gather(
             start_bff("sqlite", workdir / "bff", core, secret),
             optional_bff("bff_postgres", "postgres"),
             optional_bff("bff_workers2", "sqlite", ("--workers", "2")),
-            start_fixture(nginx),
+            optional_bff("bff_instant", "sqlite", LATCHKEY_CORE_URL=f"http://127.0.0.1:{instant_port}"),
             start_fixture(forwarder),
+            start_fixture(instant_forwarder),
         )
         started.append(lambda: stop_bff(bff))
-        servers = {"bff": bff, "bff_postgres": bff_postgres, "bff_workers2": bff_workers2}
+        servers = {
+            "bff": bff,
+            "bff_postgres": bff_postgres,
+            "bff_workers2": bff_workers2,
+            "bff_instant": bff_instant,
+        }
         bff_baseline = None
         if baseline is not None:
             source = workdir / "baseline"
@@ -428,6 +488,9 @@ async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Sta
             problems=problems,
             bff_baseline=bff_baseline,
             baseline_label=f"BFF at {baseline} (baseline)",
+            instant_port=instant_port,
+            instant_forwarder=instant_forwarder,
+            bff_instant=bff_instant,
         )
     finally:
         for stop in reversed(started):
@@ -711,12 +774,14 @@ async def stability(
 async def profile_bff(
     stack_: Stack, target: Target, seconds: int, out: Path, log: Callable[[str], None]
 ) -> None:
-    """py-spy samples the single-worker BFF while wrk loads it: collapsed stacks and a flame graph."""
-    assert stack_.bff.process is not None
+    """py-spy samples a single-worker BFF while wrk loads it (the one in front of the instant upstream, so
+    the BFF is the limit): collapsed stacks and a flame graph."""
+    server = stack_.bff_instant or stack_.bff
+    assert server.process is not None
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
-    pid = str(stack_.bff.process.pid)
+    pid = str(server.process.pid)
     for fmt, name in (("raw", "profile-bff.txt"), ("flamegraph", "profile-bff.svg")):
         sampler = await asyncio.create_subprocess_exec(
             spy,
@@ -799,7 +864,7 @@ def machine_facts() -> dict[str, Any]:
     return facts
 
 
-PARTS = ("throughput", "latency", "storm", "cookie", "streaming", "stability")
+PARTS = ("throughput", "ceiling", "latency", "storm", "cookie", "streaming", "stability")
 
 
 async def run(
@@ -834,6 +899,9 @@ async def run(
             if "throughput" in parts:
                 log(f"throughput at {CONNECTIONS} connections ({profile.rounds} interleaved rounds)")
                 results["throughput"] = await throughput(targets, profile, log)
+            if "ceiling" in parts and servers.ceiling_targets():
+                log("ceiling: the hops in front of an upstream that answers at once")
+                results["ceiling"] = await throughput(servers.ceiling_targets(), profile, log)
             if "latency" in parts:
                 log("latency at one connection")
                 results["latency_1c"] = await one_connection(targets, profile, log)
@@ -848,7 +916,8 @@ async def run(
                 results["streaming"] = await streaming(servers)
             if "profile" in parts:
                 log("profile of the BFF under load (py-spy)")
-                await profile_bff(servers, bff, max(profile.duration, 5), out, log)
+                loaded = next((t for t in servers.ceiling_targets() if t.key == "bff"), bff)
+                await profile_bff(servers, loaded, max(profile.duration, 5), out, log)
             if "stability" in parts:
                 log(f"stability: {profile.stability_requests} proxied requests")
                 results["stability"] = await stability(servers, bff, profile.stability_requests, log)

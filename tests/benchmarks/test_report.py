@@ -533,3 +533,25 @@ def test_write_report_writes_both_files(
     svg = (tmp_path / chart).read_text(encoding="utf-8")
     assert svg == render_svg(results)
     ET.fromstring(svg)
+
+
+def test_ceiling_section_is_rendered_when_measured() -> None:
+    from tests.benchmarks.report import render_markdown
+
+    results: dict[str, Any] = {
+        "ceiling": [
+            {
+                "key": "direct",
+                "label": "instant upstream alone",
+                "rps": 130000.0,
+                "vs_bare": None,
+                "cpu_us": 7.0,
+            },
+            {"key": "bare", "label": "bare → instant", "rps": 4600.0, "vs_bare": None, "cpu_us": 215.0},
+            {"key": "bff", "label": "BFF → instant", "rps": 5800.0, "vs_bare": 1.26, "cpu_us": 172.0},
+        ]
+    }
+    text = render_markdown(results, "benchmarks.svg")
+    assert "## Hop ceiling" in text
+    assert "| BFF → instant | 5,800 | 1.26× |" in text
+    assert "## Hop ceiling" not in render_markdown({}, "benchmarks.svg")

@@ -33,6 +33,7 @@ from latchkey.bff.static import StaticSite
 from latchkey.bff.store import SqlSessionStore
 from latchkey.db import Database
 from latchkey.problems import ProblemError, exception_handlers
+from latchkey.runtime import freeze_startup_heap
 from latchkey.sealing import KeyRing
 from latchkey.settings import BffSettings, load_bff_settings
 
@@ -101,6 +102,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
         await core.start()
         await proxy.startup()
         sweeper = asyncio.create_task(manager.run_sweeper())
+        freeze_startup_heap()
         try:
             yield
         finally:

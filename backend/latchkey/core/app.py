@@ -27,6 +27,7 @@ from latchkey.core.state import CoreContext
 from latchkey.core.tokens.routes import router as tokens_router
 from latchkey.db import Database
 from latchkey.problems import exception_handlers
+from latchkey.runtime import freeze_startup_heap
 from latchkey.settings import CoreSettings, load_core_settings
 
 OAUTH_PREFIX = "/v1/oauth/"
@@ -45,6 +46,7 @@ def create_app(settings: CoreSettings) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         settings.files_dir.mkdir(parents=True, exist_ok=True)
+        freeze_startup_heap()
         try:
             yield
         finally:
