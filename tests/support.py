@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy.engine import make_url
 
 from latchkey.settings import encode_key
@@ -97,6 +99,47 @@ def run_cli(
     )
 
 
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM (a graceful shutdown), then SIGKILL after 10 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+class RssSampler:
+    """The peak resident set of a process, sampled every few milliseconds while entered."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.baseline = self.peak = self.process.memory_info().rss
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            await asyncio.sleep(0.005)
+
+    async def __aenter__(self) -> RssSampler:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def growth(self) -> int:
+        """Peak over the baseline taken when the sampler was made, in bytes."""
+        return self.peak - self.baseline
+
+
 @dataclass
 class ServerProcess:
     """A real `latchkey <app>` process on a free port, logging to a file in its work dir."""
@@ -142,13 +185,7 @@ class ServerProcess:
         raise RuntimeError(f"{self.APP} did not start: {self.log()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

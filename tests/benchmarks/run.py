@@ -49,6 +49,7 @@ from tests.support import (
     BffServer,
     Browser,
     CoreServer,
+    RssSampler,
     free_port,
     password_grant,
     random_ip,
@@ -56,6 +57,7 @@ from tests.support import (
     start_core,
     stop_bff,
     stop_core,
+    stop_process,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,12 +205,7 @@ class Fixture:
         raise RuntimeError(f"{self.name} did not start: {self.log.read_text(errors='replace')}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 def nginx_binary() -> str:
@@ -673,31 +670,6 @@ async def storm(
     }
 
 
-class RssSampler:
-    """The peak resident set of a process, sampled every few milliseconds while entered."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.baseline = self.peak = self.process.memory_info().rss
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            await asyncio.sleep(0.005)
-
-    async def __aenter__(self) -> RssSampler:
-        self._task = asyncio.ensure_future(self._run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-
 async def streaming(stack_: Stack) -> dict[str, Any]:
     """100 MiB up through the BFF into a project file, then 100 MiB down, checked by SHA-256."""
     server = stack_.bff
@@ -740,7 +712,7 @@ async def streaming(stack_: Stack) -> dict[str, Any]:
         "mib": STREAM_MIB,
         "baseline_rss_mib": memory.baseline / MiB,
         "peak_rss_mib": memory.peak / MiB,
-        "growth_mib": (memory.peak - memory.baseline) / MiB,
+        "growth_mib": memory.growth / MiB,
         "upload_s": upload_s,
         "download_s": download_s,
     }

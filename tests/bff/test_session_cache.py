@@ -156,3 +156,19 @@ async def test_session_ended_during_a_read_is_not_cached(manager: SessionManager
     with pytest.raises(ProblemError) as again:
         await manager.authorize(scope)
     assert again.value.code == "session_revoked"
+
+
+async def test_another_session_ending_does_not_disturb_a_read(manager: SessionManager) -> None:
+    id_hash, scope = await new_session(manager)
+    other, _ = await new_session(manager)
+    store = store_of(manager)
+    held = store.gate = asyncio.Event()
+    pending = asyncio.ensure_future(manager.authorize(scope))
+    await asyncio.sleep(0.05)
+    store.gate = None
+    assert await manager.end(other, "logout", revoke=False)
+    held.set()
+    assert (await pending).session_key == id_hash
+    assert store.reads == 1  # no second read: only its own session's end makes a read start over
+    await manager.authorize(scope)
+    assert store.reads == 1  # and the answer was cached

@@ -6,7 +6,6 @@ closes it at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import random
@@ -15,9 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
-import psutil
 
-from tests.support import BffServer, Browser, CoreServer, assert_no_token_leak
+from tests.support import BffServer, Browser, CoreServer, RssSampler, assert_no_token_leak
 
 MiB = 1 << 20
 SIZE = 100 * MiB  # LATCHKEY_MAX_BODY_BYTES' default: the largest body both processes accept
@@ -31,35 +29,6 @@ def chunk(index: int) -> bytes:
     """The index-th MiB of the body: the block rotated, so no two MiB are alike."""
     at = (index * 4099) % MiB
     return BLOCK[at:] + BLOCK[:at]
-
-
-class RssSampler:
-    """Samples a process's resident set every few milliseconds while entered; keeps the peak."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.baseline = self.peak = self.process.memory_info().rss
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            await asyncio.sleep(0.01)
-
-    async def __aenter__(self) -> RssSampler:
-        self._task = asyncio.ensure_future(self._run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
 
 
 async def new_project(browser: Browser, name: str) -> int:

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
-from tests.support import CoreServer, Session, login
+from tests.support import CoreServer, RssSampler, Session, login
 
 MIB = 1024 * 1024
 
@@ -307,33 +306,6 @@ async def test_body_limit(core_factory: Any, http: httpx.AsyncClient) -> None:
     assert names == ["exact"]
 
 
-class PeakRss:
-    """Samples a process's resident set size in the background; `growth` is the peak over the baseline."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.baseline = self.peak = self.process.memory_info().rss
-        self._task: asyncio.Task[None] | None = None
-
-    async def _sample(self) -> None:
-        while True:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            await asyncio.sleep(0.005)
-
-    def __enter__(self) -> PeakRss:
-        self._task = asyncio.get_running_loop().create_task(self._sample())
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
-
-
 @pytest.mark.slow
 async def test_100_mib_streams_up_and_down_in_bounded_memory(core_factory: Any) -> None:
     """100 MiB goes up and comes back identical while the core's RSS grows far less than the file."""
@@ -362,7 +334,7 @@ async def test_100_mib_streams_up_and_down_in_bounded_memory(core_factory: Any) 
 
         assert server.process is not None
         started = time.monotonic()
-        with PeakRss(server.process.pid) as rss:
+        async with RssSampler(server.process.pid) as rss:
             response = await http.put(
                 files_url(server, project_id, "big.bin"),
                 content=body(),

@@ -107,7 +107,9 @@ class SessionManager:
         # One store read per session at a time: the requests that find its entry stale together (every
         # connection of a busy tab, once a second) wait for that read instead of each making its own.
         self._reloads: dict[str, asyncio.Future[_Cached]] = {}
-        # Counts `forget` calls: a read that began before a session ended here must not cache it after.
+        # Reads in flight whose session ended on this instance meanwhile: they read again, never cache.
+        self._voided: set[asyncio.Future[_Cached]] = set()
+        # Counts `forget` calls, for `load`: a read that began before an end here does not cache.
         self._forgets = 0
         self._background: set[asyncio.Task[Any]] = set()
         self._logins = 0
@@ -198,6 +200,9 @@ class SessionManager:
     def forget(self, id_hash: str) -> None:
         """Drop a session from this instance at once: its cache entry and its open streams."""
         self._forgets += 1
+        pending = self._reloads.pop(id_hash, None)
+        if pending is not None:
+            self._voided.add(pending)
         self._cache.pop(id_hash, None)
         self.streams.close_session(id_hash)
 
@@ -233,14 +238,17 @@ class SessionManager:
 
     async def _read_and_check(self, id_hash: str, now: float, stale: _Cached | None) -> _Cached:
         last_seen = stale.last_seen if stale is not None else None
+        this = asyncio.current_task()
         while True:
-            forgets = self._forgets
             record = await self._check(await self.store.get(id_hash), now, last_seen)
-            if forgets == self._forgets:
+            if this not in self._voided:
                 return self._remember(record, now)
-            # A session ended on this instance during the read (perhaps this one): read again.
+            # The session ended on this instance during the read, which may have seen it still valid:
+            # read again (at most once more: `forget` unregistered this read, so nothing voids it again).
+            self._voided.discard(this)
 
     def _reloaded(self, id_hash: str, done: asyncio.Future[_Cached]) -> None:
+        self._voided.discard(done)
         if self._reloads.get(id_hash) is done:
             del self._reloads[id_hash]
         if not done.cancelled():

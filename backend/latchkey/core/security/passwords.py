@@ -5,9 +5,9 @@ more wait; anything beyond is refused with `HasherOverloaded` (503 + Retry-After
 without bound, so a login flood cannot exhaust memory or starve the event loop.
 
 The hashing threads also run at a lower CPU priority (`HASH_THREAD_NICE`): Argon2id releases the GIL, so
-on a busy machine a login storm would otherwise take whole cores from the event loops serving API calls.
-Signing in waits a little longer under load; requests of signed-in users keep their latency
-(docs/performance-tuning.md).
+on a busy machine a login storm could otherwise take whole cores from the event loops serving API calls;
+at a lower priority the scheduler runs those loops first and sign-ins wait instead. What a storm costs
+proxied calls is measured by `just bench` (docs/performance-tuning.md).
 """
 
 from __future__ import annotations
