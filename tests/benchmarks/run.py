@@ -793,7 +793,7 @@ def summarize_profile(path: Path, top: int = 25) -> list[str]:
         total += samples
         for frame in set(stack.split(";")):
             inclusive[frame] = inclusive.get(frame, 0) + samples
-    ranked = sorted(inclusive.items(), key=lambda item: -item[1])[:top]
+    ranked = sorted(inclusive.items(), key=lambda item: (-item[1], item[0]))[:top]
     return [f"{100 * n / max(total, 1):5.1f}%  {frame}" for frame, n in ranked]
 
 
