@@ -9,7 +9,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from latchkey.settings import SettingsError, encode_key, load_bff_settings, load_core_settings
 
@@ -19,42 +19,75 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _serve(factory: str, host: str, port: int, workers: int, http: Any = "auto") -> int:
-    import uvicorn
+def _serve(factory: str, host: str, port: int, workers: int, limits: ServerLimits, http: Any) -> int:
+    """Run uvicorn as `uvicorn.run` does (one process, or `workers` spawned ones), with the head bounds
+    of `latchkey.http_server` and the connection bound from the settings."""
+    from uvicorn import Server
+    from uvicorn.supervisors import Multiprocess
 
-    uvicorn.run(
+    from latchkey.http_server import ServerConfig
+
+    config = ServerConfig(
         factory,
         factory=True,
         http=http,
         host=host,
         port=port,
         workers=workers,
-        # X-Forwarded-For is trusted per request by the app (only from Secret-authenticated callers),
-        # never by the server for every peer.
+        # X-Forwarded-For is trusted per request by the apps (the core: only from the BFF's own client;
+        # the BFF: only from LATCHKEY_TRUSTED_PROXIES), never by the server for every peer.
         proxy_headers=False,
         server_header=False,
         log_level=os.environ.get("LATCHKEY_LOG_LEVEL", "info"),
         timeout_graceful_shutdown=5,
+        limit_concurrency=limits.max_connections,
+        header_timeout=limits.header_timeout,
     )
+    server = Server(config)
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            server.run()
+    except KeyboardInterrupt:
+        pass
+    if workers == 1 and not server.started:
+        return 3  # uvicorn's start-up failure status (the app's lifespan failed, the port was taken…)
     return 0
+
+
+class ServerLimits(Protocol):
+    """What the server takes from either app's settings."""
+
+    @property
+    def header_timeout(self) -> float: ...
+
+    @property
+    def max_connections(self) -> int: ...
 
 
 def cmd_core(args: argparse.Namespace) -> int:
     try:
-        load_core_settings(os.environ)
+        settings = load_core_settings(os.environ)
     except SettingsError as exc:
         return _fail(str(exc))
-    return _serve("latchkey.core.app:app_from_env", args.host, args.port, args.workers)
+    from latchkey.http_server import BoundedHeadProtocol
+
+    return _serve(
+        "latchkey.core.app:app_from_env", args.host, args.port, args.workers, settings, BoundedHeadProtocol
+    )
 
 
 def cmd_bff(args: argparse.Namespace) -> int:
     try:
-        load_bff_settings(os.environ)
+        settings = load_bff_settings(os.environ)
     except SettingsError as exc:
         return _fail(str(exc))
     from latchkey.bff.server import StrictTargetProtocol
 
-    return _serve("latchkey.bff.app:app_from_env", args.host, args.port, args.workers, StrictTargetProtocol)
+    return _serve(
+        "latchkey.bff.app:app_from_env", args.host, args.port, args.workers, settings, StrictTargetProtocol
+    )
 
 
 def _database_url(name: str) -> str:
@@ -94,6 +127,8 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         settings = load_core_settings(os.environ)
     except SettingsError as exc:
         return _fail(str(exc))
+    if args.forwards_client_ip and not args.developer:
+        return _fail("--forwards-client-ip needs --developer (only a client with a secret forwards)")
     password = sys.stdin.readline().rstrip("\r\n")
     try:
         check_password_policy(password)
@@ -112,6 +147,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
                     name=args.name or "",
                     role="admin" if args.admin else "member",
                     is_developer=args.developer,
+                    forwards_client_ip=args.forwards_client_ip,
                 )
                 out: dict[str, object] = {
                     "id": new.user.id,
@@ -119,6 +155,8 @@ def cmd_users_create(args: argparse.Namespace) -> int:
                     "role": new.user.role,
                     "is_developer": new.user.is_developer,
                 }
+                if new.user.forwards_client_ip:
+                    out["forwards_client_ip"] = True
                 if new.client_secret is not None:
                     out["client_secret"] = new.client_secret
                 return out
@@ -176,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="")
     create.add_argument("--admin", action="store_true", help="give the admin role")
     create.add_argument("--developer", action="store_true", help="a developer account (gets a client secret)")
+    create.add_argument(
+        "--forwards-client-ip",
+        action="store_true",
+        help="the BFF's service account: its X-Forwarded-For is believed (the browser's address, counted "
+        "by the brute-force limits); needs --developer. Other clients are counted by their own address",
+    )
     create.set_defaults(func=cmd_users_create)
 
     keys = sub.add_parser("keys", help="key material", description="Key material.")

@@ -15,6 +15,7 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from litestar.utils import normalize_path
 
 log = logging.getLogger("latchkey.errors")
 
@@ -96,7 +97,8 @@ def problem_response(
 
 
 def _is_oauth(request: Request[Any, Any, Any], oauth_prefixes: tuple[str, ...]) -> bool:
-    return bool(oauth_prefixes) and request.url.path.startswith(oauth_prefixes)
+    # The path as the router matched it (`//v1/oauth/token` is routed to the token endpoint too).
+    return bool(oauth_prefixes) and normalize_path(request.scope["path"]).startswith(oauth_prefixes)
 
 
 def exception_handlers(oauth_prefixes: tuple[str, ...] = ()) -> ExceptionHandlersMap:

@@ -53,6 +53,12 @@ class CoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Largest request body accepted (413 beyond)."""
     events_heartbeat: float = 15.0
     """Seconds between SSE heartbeats; the token is re-checked at each."""
+    header_timeout: float = 10.0
+    """Seconds a client has to send a request's whole head (408 and closed beyond)."""
+    max_connections: int = 1000
+    """Concurrent connections and requests a server process takes (503 beyond)."""
+    max_streams_per_user: int = 16
+    """Concurrent `/v1/events` streams per user and process (429 `too_many_streams` beyond)."""
 
 
 class _Reader:
@@ -161,6 +167,9 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
         reauth_window=r.integer("LATCHKEY_REAUTH_WINDOW", 900, minimum=0),
         max_body_bytes=r.integer("LATCHKEY_MAX_BODY_BYTES", 104_857_600, minimum=1024),
         events_heartbeat=r.number("LATCHKEY_EVENTS_HEARTBEAT", 15.0, minimum=0.05),
+        header_timeout=r.number("LATCHKEY_HEADER_TIMEOUT", 10.0, minimum=0.1),
+        max_connections=r.integer("LATCHKEY_MAX_CONNECTIONS", 1000, minimum=1),
+        max_streams_per_user=r.integer("LATCHKEY_MAX_STREAMS_PER_USER", 16, minimum=1),
     )
     if r.problems:
         raise SettingsError(r.problems)
@@ -209,6 +218,18 @@ class BffSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Largest request body accepted (413 beyond)."""
     static_dir: Path | None = None
     """A built SPA served at / with history fallback."""
+    header_timeout: float = 10.0
+    """Seconds a client has to send a request's whole head (408 and closed beyond)."""
+    max_connections: int = 1000
+    """Concurrent connections and requests a server process takes (503 beyond)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Networks (CIDR) of reverse proxies whose X-Forwarded-For is believed."""
+    max_streams_per_session: int = 8
+    """Concurrent streaming /api answers (SSE, downloads) per session (429 `too_many_streams` beyond)."""
+    max_streams_per_user: int = 16
+    """Concurrent streaming /api answers per user, over all their sessions (429 beyond)."""
+    max_sessions_per_user: int = 20
+    """Live BFF sessions per user; a new login ends the oldest beyond this."""
 
 
 def _origin(value: str) -> str:
@@ -253,6 +274,22 @@ def parse_key_ring(value: str) -> tuple[tuple[str, bytes], ...]:
             raise ValueError(f"key id {kid!r} appears twice")
         ring.append((kid, decode_key(encoded)))
     return tuple(ring)
+
+
+def trusted_networks(value: str) -> tuple[str, ...]:
+    """`LATCHKEY_TRUSTED_PROXIES`: comma-separated addresses or CIDRs → their normalised network forms."""
+    import ipaddress
+
+    networks: list[str] = []
+    for item in value.split(","):
+        entry = item.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
 
 
 def load_bff_settings(env: Mapping[str, str] | None = None) -> BffSettings:
@@ -397,6 +434,12 @@ def load_bff_settings(env: Mapping[str, str] | None = None) -> BffSettings:
         upstream_timeout=r.number("LATCHKEY_UPSTREAM_TIMEOUT", 30.0, minimum=0.1),
         max_body_bytes=r.integer("LATCHKEY_MAX_BODY_BYTES", 104_857_600, minimum=1024),
         static_dir=static_dir,
+        header_timeout=r.number("LATCHKEY_HEADER_TIMEOUT", 10.0, minimum=0.1),
+        max_connections=r.integer("LATCHKEY_MAX_CONNECTIONS", 1000, minimum=1),
+        trusted_proxies=r.parse("LATCHKEY_TRUSTED_PROXIES", no_origins, trusted_networks),
+        max_streams_per_session=r.integer("LATCHKEY_MAX_STREAMS_PER_SESSION", 8, minimum=1),
+        max_streams_per_user=r.integer("LATCHKEY_MAX_STREAMS_PER_USER", 16, minimum=1),
+        max_sessions_per_user=r.integer("LATCHKEY_MAX_SESSIONS_PER_USER", 20, minimum=1),
     )
     if r.problems:
         raise SettingsError(r.problems)

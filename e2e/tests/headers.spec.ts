@@ -2,7 +2,7 @@
 import { expect, test } from "@playwright/test";
 
 const SECURITY = {
-  "content-security-policy": "default-src 'self'; frame-ancestors 'none'",
+  "content-security-policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
 };

@@ -14,7 +14,7 @@ from tests.support import BffServer
 
 INDEX = b"<!doctype html><html><head><script type=module src=/assets/app-3f9a1c.js></script></head></html>\n"
 SCRIPT = b"console.log('latchkey');\n"
-CSP = "default-src 'self'; frame-ancestors 'none'"
+CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
 
 
 @pytest.fixture

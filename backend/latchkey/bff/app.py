@@ -3,7 +3,8 @@
 `/api/*` is dispatched straight to the proxy (raw ASGI, no framework work on the hot path); `/bff/*`, the
 probes and `/schema` go to a Litestar app; when `LATCHKEY_BFF_STATIC_DIR` is set, every other path goes to
 the built SPA (`static.py`), else to Litestar's 404. CSRF/CORS checks and the header-size limit sit in
-front of all of them.
+front of all of them, behind the refusal of non-canonical paths (`asgi.CanonicalPaths`), so each prefix
+decision sees the path that is routed.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from typing import Any, cast
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 from sqlalchemy import text
 
 from latchkey import __version__
-from latchkey.asgi import HeaderSizeLimit, send_problem
+from latchkey.asgi import CanonicalPaths, HeaderSizeLimit, send_problem
 from latchkey.bff.core_client import CoreClient
 from latchkey.bff.csrf import CsrfMiddleware
+from latchkey.bff.forwarded import ClientAddress
 from latchkey.bff.proxy import ApiProxy, StreamRegistry
 from latchkey.bff.routes import bff_router
 from latchkey.bff.server import ABSOLUTE_FORM
@@ -116,15 +119,22 @@ def create_app(settings: BffSettings) -> ASGIApp:
 
     litestar = Litestar(
         route_handlers=[healthz, readyz, bff_router(settings.base_path)],
-        state=State({"sessions": manager, "db": db}),
+        state=State(
+            {"sessions": manager, "db": db, "client_address": ClientAddress(settings.trusted_proxies)}
+        ),
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         request_max_body_size=64 * 1024,
-        openapi_config=OpenAPIConfig(title="Latchkey BFF", version=__version__, path="/schema"),
+        # Only the JSON document: the browsable UIs load scripts from a CDN, and on the SPA's origin such a
+        # script could call /api with the user's cookie. The core (another origin) keeps its UIs.
+        openapi_config=OpenAPIConfig(
+            title="Latchkey BFF", version=__version__, path="/schema", render_plugins=[JsonRenderPlugin()]
+        ),
         debug=False,
     )
     app: ASGIApp = BffApp(settings, litestar, proxy)
     app = CsrfMiddleware(app, settings)
+    app = CanonicalPaths(app)
     return HeaderSizeLimit(app)
 
 

@@ -1,4 +1,4 @@
-"""The BFF's HTTP protocol: uvicorn's httptools parser, keeping absolute-form targets visible.
+"""The BFF's HTTP protocol: the bounded-head protocol both apps share, keeping absolute-form targets visible.
 
 httptools hands the app only the path of `GET http://evil/api/x HTTP/1.1`, so the app could not tell it
 from `GET /api/x`. SPEC §5 refuses absolute URLs as request targets; this marks such a request in its
@@ -7,12 +7,12 @@ ASGI scope (`ABSOLUTE_FORM`) and `BffApp` answers it 400 `invalid_path` before a
 
 from __future__ import annotations
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from latchkey.http_server import BoundedHeadProtocol
 
 ABSOLUTE_FORM = "latchkey.absolute_form_target"
 
 
-class StrictTargetProtocol(HttpToolsProtocol):
+class StrictTargetProtocol(BoundedHeadProtocol):
     def on_headers_complete(self) -> None:
         # Origin-form targets start with "/"; "*" is OPTIONS' asterisk-form. Anything else names a host.
         if not self.url.startswith(b"/") and self.url != b"*":

@@ -6,6 +6,7 @@
   index.html: a missing script must not come back as HTML.
 - `..`, `.`, empty segments, backslashes and control characters are refused before the file system is
   touched, and the resolved file must still lie inside the directory (a symlink cannot lead out).
+- Dotfiles and dot directories (`/.env`, `/.git/config`) are never served, however reached: 404.
 - Every answer carries the CSP, nosniff and Referrer-Policy headers (SPEC §5). Vite's content-hashed
   files under `/assets/` never change, so they are cached for a year; everything else (`index.html`
   above all, which names the current hashes) is `no-cache`: revalidated with its ETag on each use.
@@ -29,7 +30,10 @@ from litestar.types import (
 )
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 )
@@ -84,7 +88,11 @@ def _safe_parts(path: str) -> list[str] | None:
     if parts and parts[-1] == "":
         parts.pop()  # a trailing slash names the same route
     for part in parts:
-        if part in ("", ".", "..") or "\\" in part or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in part):
+        # Dotfiles and dot directories (.env, .git/, .well-known/…) are never served: a build directory
+        # may hold more than the build, and none of it is the SPA's.
+        if part.startswith(".") or "\\" in part or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in part):
+            return None
+        if not part:
             return None
     return parts
 
@@ -112,6 +120,8 @@ class StaticSite:
             return None
         if not resolved.is_relative_to(self.root) or not stat.S_ISREG(info.st_mode):
             return None
+        if any(part.startswith(".") for part in resolved.relative_to(self.root).parts):
+            return None  # a symlink leading to a dotfile inside the root
         return resolved, info
 
     async def __call__(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
