@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import BffServer
+from tests.support import BffServer, CoreServer
 
 INDEX = b"<!doctype html><html><head><script type=module src=/assets/app-3f9a1c.js></script></head></html>\n"
 SCRIPT = b"console.log('latchkey');\n"
@@ -150,3 +150,54 @@ async def test_without_a_static_dir_nothing_is_served(bff: BffServer, http: http
     response = await http.get(bff.url + "/")
     assert response.status_code == 404
     assert "content-security-policy" not in response.headers
+
+
+async def test_dotfiles_are_never_served(
+    site: Path, bff_factory: Callable[..., Awaitable[BffServer]]
+) -> None:
+    # A build directory can hold more than the build: none of its dotfiles or dot directories is served,
+    # however the path is spelled, and none of them falls back to index.html either.
+    (site / ".env").write_bytes(b"TOP-SECRET=1\n")
+    (site / ".git").mkdir()
+    (site / ".git" / "config").write_bytes(b"[remote] TOP-SECRET\n")
+    (site / ".well-known").mkdir()
+    (site / ".well-known" / "security.txt").write_bytes(b"TOP-SECRET contact\n")
+    (site / "assets" / ".hidden.js").write_bytes(b"TOP-SECRET\n")
+    (site / "assets" / "linked.js").symlink_to(site / ".env")
+    server = await bff_factory(LATCHKEY_BFF_STATIC_DIR=str(site))
+    for target in (
+        b"/.env",
+        b"/%2eenv",
+        b"/.git/config",
+        b"/.git/",
+        b"/.git",
+        b"/.well-known/security.txt",
+        b"/assets/.hidden.js",
+        b"/assets/%2Ehidden.js",
+        b"/assets/linked.js",
+        b"/.env/",
+    ):
+        status, body = await raw_get(server, target)
+        assert status in (400, 404), (target, status)
+        assert b"TOP-SECRET" not in body, target
+        assert b"<!doctype html>" not in body, target
+    status, body = await raw_get(server, b"/assets/app-3f9a1c.js")
+    assert (status, body) == (200, SCRIPT)
+
+
+async def test_the_bff_serves_its_openapi_json_but_no_ui(spa: BffServer, http: httpx.AsyncClient) -> None:
+    # The browsable UIs load scripts from a CDN; on the SPA's origin such a script could call /api.
+    for path in ("/schema/openapi.json", "/schema"):
+        document = await http.get(spa.url + path)
+        assert document.status_code == 200
+        assert document.headers["content-type"].startswith("application/vnd.oai.openapi+json"), path
+        assert document.json()["info"]["title"] == "Latchkey BFF"
+    for path in ("/schema/redoc", "/schema/swagger", "/schema/elements", "/schema/rapidoc", "/schema/scalar"):
+        response = await http.get(spa.url + path)
+        assert response.status_code == 404, path
+        assert b"<script" not in response.content, path
+
+
+async def test_the_core_keeps_its_api_docs(core: CoreServer, http: httpx.AsyncClient) -> None:
+    assert (await http.get(core.url + "/schema/openapi.json")).json()["info"]["title"] == "Latchkey core API"
+    assert (await http.get(core.url + "/schema")).status_code == 200
