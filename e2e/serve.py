@@ -173,7 +173,9 @@ def run(stack: Stack, workdir: Path) -> None:
     latchkey(["db", "upgrade", "core"], core)
     member = create_user(core, "mia@e2e.latchkey.test", "Mia Member")
     developer = create_user(core, "devi@e2e.latchkey.test", "Devi Developer", "--developer")
-    service = create_user(core, "bff-service@e2e.latchkey.test", "BFF service", "--developer")
+    service = create_user(
+        core, "bff-service@e2e.latchkey.test", "BFF service", "--developer", "--forwards-client-ip"
+    )
 
     def bff(name: str, core_port: int, **extra: str) -> dict[str, str]:
         env = stack.env(

@@ -62,8 +62,9 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 async def service_client(core: CoreServer) -> dict[str, Any]:
-    """A developer account whose client secret plays the BFF's part in password grants."""
-    return await core.create_user(developer=True, name="Service")
+    """A developer account whose client secret plays the BFF's part in password grants (its
+    X-Forwarded-For is believed, as the BFF's service account's is)."""
+    return await core.create_user(developer=True, forwards_client_ip=True, name="Service")
 
 
 @pytest.fixture
@@ -102,7 +103,11 @@ async def bff_factory(
         secret = overrides.pop("LATCHKEY_BFF_CLIENT_SECRET", None)
         if secret is None:
             # Another core knows nothing of the shared service account: give the BFF one of its own.
-            account = service_client if upstream is core else await upstream.create_user(developer=True)
+            account = (
+                service_client
+                if upstream is core
+                else await upstream.create_user(developer=True, forwards_client_ip=True)
+            )
             secret = account["client_secret"]
         server = await start_bff(backend, tmp_path / f"bff{len(started)}", upstream, secret, **overrides)
         started.append(server)

@@ -209,6 +209,7 @@ class CoreServer(ServerProcess):
         name: str = "Test User",
         admin: bool = False,
         developer: bool = False,
+        forwards_client_ip: bool = False,
     ) -> dict[str, Any]:
         """Seed a user through the CLI, as operators do; returns the CLI's JSON plus the password."""
         import json
@@ -218,6 +219,8 @@ class CoreServer(ServerProcess):
             args.append("--admin")
         if developer:
             args.append("--developer")
+        if forwards_client_ip:
+            args.append("--forwards-client-ip")
         result = await asyncio.to_thread(self.cli, args, password + "\n")
         assert result.returncode == 0, result.stderr
         data: dict[str, Any] = json.loads(result.stdout)

@@ -181,3 +181,59 @@ def test_users_create_refuses_a_short_password(migrated: dict[str, str], passwor
 def test_users_create_refuses_a_bad_email(migrated: dict[str, str]) -> None:
     result = run(["users", "create", "--email", "not-an-email", "--password-stdin"], migrated, stdin=PASSWORD)
     assert_one_clean_error_line(result)
+
+
+def test_users_create_marks_the_bffs_service_account(migrated: dict[str, str]) -> None:
+    """`--forwards-client-ip` marks the one client whose X-Forwarded-For the core believes."""
+    helped = run(["users", "create", "--help"])
+    assert helped.returncode == 0
+    flat = " ".join(helped.stdout.split())
+    assert "--forwards-client-ip" in flat
+    assert "the BFF's service account: its X-Forwarded-For is believed" in flat
+
+    args = ["users", "create", "--email", unique_email("bff"), "--password-stdin", "--developer"]
+    service = run([*args, "--forwards-client-ip"], migrated, stdin=PASSWORD + "\n")
+    assert service.returncode == 0, service.stderr
+    created = json.loads(service.stdout)
+    assert created["forwards_client_ip"] is True
+    assert credentials.parse(created["client_secret"]) is Kind.CLIENT_SECRET
+
+    # Without the flag nothing changes in the printed object.
+    args[3] = unique_email("dev")
+    plain = json.loads(run(args, migrated, stdin=PASSWORD + "\n").stdout)
+    assert set(plain) == {"id", "email", "role", "is_developer", "client_secret"}
+
+    # Only a client can forward: the flag without --developer is refused in one line.
+    refused = run(
+        ["users", "create", "--email", unique_email(), "--password-stdin", "--forwards-client-ip"],
+        migrated,
+        stdin=PASSWORD + "\n",
+    )
+    assert_one_clean_error_line(refused)
+    assert "--developer" in refused.stderr
+
+
+def test_an_existing_developer_can_be_marked_and_unmarked(migrated: dict[str, str]) -> None:
+    """Upgrading installs mark their BFF's existing service account once."""
+    email = unique_email("bff")
+    created = run(
+        ["users", "create", "--email", email, "--password-stdin", "--developer"], migrated, stdin=PASSWORD
+    )
+    assert created.returncode == 0, created.stderr
+    marked = run(["users", "forwards-client-ip", "--email", email.upper()], migrated)
+    assert marked.returncode == 0, marked.stderr
+    assert json.loads(marked.stdout) == {
+        "id": json.loads(created.stdout)["id"],
+        "email": email,
+        "forwards_client_ip": True,
+    }
+    unmarked = run(["users", "forwards-client-ip", "--email", email, "--off"], migrated)
+    assert json.loads(unmarked.stdout)["forwards_client_ip"] is False
+
+    member = unique_email("member")
+    assert (
+        run(["users", "create", "--email", member, "--password-stdin"], migrated, stdin=PASSWORD).returncode
+        == 0
+    )
+    for args in (["--email", member], ["--email", unique_email("nobody")], ["--email", "not an email"]):
+        assert_one_clean_error_line(run(["users", "forwards-client-ip", *args], migrated))

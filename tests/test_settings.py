@@ -31,6 +31,8 @@ def test_defaults_with_only_a_key() -> None:
     assert settings.secret_rotation_grace == 86400
     assert settings.reauth_window == 900
     assert settings.max_body_bytes == 104_857_600
+    assert settings.max_streams_per_user == 16
+    assert load_core_settings({**GOOD, "LATCHKEY_MAX_STREAMS_PER_USER": "1"}).max_streams_per_user == 1
 
 
 def test_reads_every_variable() -> None:
@@ -86,6 +88,8 @@ def test_bad_or_placeholder_key_is_refused(value: str) -> None:
         ("LATCHKEY_SECRET_ROTATION_GRACE", "-1"),
         ("LATCHKEY_REAUTH_WINDOW", "0x10"),
         ("LATCHKEY_MAX_BODY_BYTES", "12"),
+        ("LATCHKEY_MAX_STREAMS_PER_USER", "0"),
+        ("LATCHKEY_MAX_STREAMS_PER_USER", "many"),
         ("LATCHKEY_ENV", "staging"),
         ("LATCHKEY_CORE_DATABASE_URL", "mysql://root@localhost/latchkey"),
         ("LATCHKEY_CORE_DATABASE_URL", "sqlite:///var/core.db"),

@@ -171,6 +171,48 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_forwards_client_ip(args: argparse.Namespace) -> int:
+    from sqlalchemy import select, update
+
+    from latchkey.core.accounts.service import normalize_email
+    from latchkey.core.models import User
+    from latchkey.db import Database
+    from latchkey.problems import ProblemError
+
+    try:
+        settings = load_core_settings(os.environ)
+        email = normalize_email(args.email)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    except ProblemError as exc:
+        return _fail(exc.detail or exc.code, 1)
+
+    async def run() -> dict[str, object] | None:
+        db = Database(settings.database_url)
+        try:
+            async with db.write() as session:
+                user = await session.scalar(select(User).where(User.email == email))
+                if user is None:
+                    return None
+                if not user.is_developer and not args.off:
+                    raise ProblemError(409, "not_a_developer", f"{email} is not a developer account")
+                await session.execute(
+                    update(User).where(User.id == user.id).values(forwards_client_ip=not args.off)
+                )
+                return {"id": user.id, "email": user.email, "forwards_client_ip": not args.off}
+        finally:
+            await db.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except ProblemError as exc:
+        return _fail(exc.detail or exc.code, 1)
+    if result is None:
+        return _fail(f"no user {email}", 1)
+    print(json.dumps(result))
+    return 0
+
+
 def cmd_keys_generate(_: argparse.Namespace) -> int:
     kid = secrets.token_hex(4)
     print(f"{kid}:{encode_key(secrets.token_bytes(32))}")
@@ -221,6 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
         "by the brute-force limits); needs --developer. Other clients are counted by their own address",
     )
     create.set_defaults(func=cmd_users_create)
+    forwards = users_sub.add_parser(
+        "forwards-client-ip",
+        help="mark (or, with --off, unmark) an existing developer as the BFF's service account",
+        description="Mark an existing developer account as the BFF's service account: its X-Forwarded-For "
+        "is believed (the browser's address, counted by the brute-force limits). Run it once for the BFF's "
+        "account when upgrading from a version without the flag. Prints JSON.",
+    )
+    forwards.add_argument("--email", required=True)
+    forwards.add_argument("--off", action="store_true", help="stop believing its X-Forwarded-For")
+    forwards.set_defaults(func=cmd_users_forwards_client_ip)
 
     keys = sub.add_parser("keys", help="key material", description="Key material.")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")

@@ -73,7 +73,13 @@ def seed(path: Path) -> None:
     dev_password = secrets.token_urlsafe(12)
     _create("demo@latchkey.test", demo_password, "Demo User")
     _create("dev@latchkey.test", dev_password, "Dev Eloper", "--developer")
-    service = _create("bff-service@latchkey.test", secrets.token_urlsafe(24), "BFF service", "--developer")
+    service = _create(
+        "bff-service@latchkey.test",
+        secrets.token_urlsafe(24),
+        "BFF service",
+        "--developer",
+        "--forwards-client-ip",
+    )
     entries = {
         "LATCHKEY_DEMO_EMAIL": "demo@latchkey.test",
         "LATCHKEY_DEMO_PASSWORD": demo_password,

@@ -389,7 +389,7 @@ async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Sta
         core = await start_core("sqlite", workdir / "core", LATCHKEY_ACCESS_TOKEN_TTL="7200")
         started.append(lambda: stop_core(core))
         service, user, *storm_users = await asyncio.gather(
-            core.create_user(developer=True, name="BFF service"),
+            core.create_user(developer=True, forwards_client_ip=True, name="BFF service"),
             core.create_user(name="Bench"),
             *(core.create_user(name=f"Storm {n}") for n in range(STORM_ACCOUNTS)),
         )

@@ -175,7 +175,8 @@ async def test_members_pat_asking_for_admin_scope_gets_403(
     response = await http.patch(
         f"{core.url}/v1/admin/users/{person['id']}", json={"role": "admin"}, headers=headers
     )
-    assert_problem(response, 403, "insufficient_scope")
+    # Admin writes refuse every PAT before looking at its scopes.
+    assert_problem(response, 403, "session_token_required")
 
 
 async def test_admin_pat_without_admin_scope_gets_403(
@@ -187,6 +188,38 @@ async def test_admin_pat_without_admin_scope_gets_403(
     admin_pat = await create_pat(http, core, admin_session, ["admin"])
     response = await http.get(f"{core.url}/v1/admin/users", headers={"Authorization": f"Bearer {admin_pat}"})
     assert response.status_code == 200, response.text
+
+
+async def test_admin_writes_refuse_an_admin_pat(
+    core: CoreServer, http: httpx.AsyncClient, admin_session: Session, person: dict[str, Any]
+) -> None:
+    """A leaked admin PAT can read the user list but cannot create or promote anyone."""
+    pat = await create_pat(http, core, admin_session, ["admin", "profile"])
+    headers = {"Authorization": f"Bearer {pat}"}
+    assert (await http.get(f"{core.url}/v1/admin/users", headers=headers)).status_code == 200
+    writes = [
+        await http.post(
+            f"{core.url}/v1/admin/users",
+            json={"email": unique_email("pat"), "password": PASSWORD, "role": "admin"},
+            headers=headers,
+        ),
+        await http.patch(
+            f"{core.url}/v1/admin/users/{person['id']}", json={"role": "admin"}, headers=headers
+        ),
+        await http.patch(
+            f"{core.url}/v1/admin/users/{person['id']}", json={"is_developer": True}, headers=headers
+        ),
+        await http.patch(
+            f"{core.url}/v1/admin/users/{person['id']}", json={"disabled": True}, headers=headers
+        ),
+        await http.patch(f"{core.url}/v1/admin/users/{person['id']}", json={}, headers=headers),
+    ]
+    for response in writes:
+        assert_problem(response, 403, "session_token_required")
+    # Nothing changed.
+    users = {user["id"]: user for user in await all_users(http, core, admin_session)}
+    assert (users[person["id"]]["role"], users[person["id"]]["is_developer"]) == ("member", False)
+    assert users[person["id"]]["disabled"] is False
 
 
 async def test_no_token_is_401(core: CoreServer, http: httpx.AsyncClient) -> None:
@@ -342,11 +375,18 @@ async def test_becoming_a_developer_issues_a_client_secret_and_leaving_stops_it(
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_client"
 
-    # Back again: the same secret is still theirs (no second one issued).
+    # Back again: a fresh secret is issued; the retired one never works again.
     response = await patch_user(http, core, admin_session, person["id"], is_developer=True)
     assert response.status_code == 200
     again = await http.get(f"{core.url}/v1/me/client-secret", headers=session.headers)
-    assert again.json()["secret"] == secret
+    assert again.status_code == 200, again.text
+    fresh = again.json()["secret"]
+    assert fresh != secret
+    assert again.json()["previous_valid_until"] is None
+    revived = await password_grant(http, core, secret, person["email"], ip=random_ip())
+    assert revived.status_code == 401
+    assert revived.json()["error"] == "invalid_client"
+    assert (await password_grant(http, core, fresh, person["email"], ip=random_ip())).status_code == 200
 
 
 async def test_admin_cannot_disable_or_demote_themselves(
@@ -465,3 +505,32 @@ async def test_another_admin_can_disable_an_admin(
     assert response.status_code == 200, response.text
     refused = await http.get(f"{core.url}/v1/admin/users", headers=other_session.headers)
     assert refused.status_code == 401
+
+
+async def test_leaving_developer_retires_every_secret_even_one_in_grace(
+    core: CoreServer,
+    http: httpx.AsyncClient,
+    admin_session: Session,
+    service_client: dict[str, Any],
+    person: dict[str, Any],
+) -> None:
+    assert (await patch_user(http, core, admin_session, person["id"], is_developer=True)).status_code == 200
+    session = await login(http, core, service_client["client_secret"], person["email"])
+    url = f"{core.url}/v1/me/client-secret"
+    first = (await http.get(url, headers=session.headers)).json()["secret"]
+    second = (await http.post(f"{url}/rotate", headers=session.headers)).json()["secret"]
+    assert (await password_grant(http, core, first, person["email"], ip=random_ip())).status_code == 200
+
+    assert (await patch_user(http, core, admin_session, person["id"], is_developer=False)).status_code == 200
+    # Turning it off twice, then on: neither the current nor the in-grace secret comes back.
+    assert (await patch_user(http, core, admin_session, person["id"], is_developer=False)).status_code == 200
+    assert (await patch_user(http, core, admin_session, person["id"], is_developer=True)).status_code == 200
+    for retired in (first, second):
+        response = await password_grant(http, core, retired, person["email"], ip=random_ip())
+        assert response.status_code == 401, response.text
+    view = (await http.get(url, headers=session.headers)).json()
+    assert view["secret"] not in (first, second)
+    assert view["previous_valid_until"] is None
+    assert (
+        await password_grant(http, core, view["secret"], person["email"], ip=random_ip())
+    ).status_code == 200

@@ -102,3 +102,89 @@ async def test_non_developer_has_no_client_secret(
     assert_problem(
         await http.post(f"{url}/rotate", headers=member_session.headers), 403, "developer_required"
     )
+
+
+async def test_only_the_latest_previous_secret_keeps_a_grace(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    """Rotating twice cuts the first secret off at once, however long its own grace would have run."""
+    developer = await core.create_user(developer=True)
+    session = await login(http, core, service_client["client_secret"], developer["email"])
+    url = f"{core.url}/v1/me/client-secret"
+    first = developer["client_secret"]
+    second = (await http.post(f"{url}/rotate", headers=session.headers)).json()["secret"]
+    assert (await grant_with(http, core, first, developer)).status_code == 200  # in its grace
+    third = (await http.post(f"{url}/rotate", headers=session.headers)).json()["secret"]
+
+    cut_off = await grant_with(http, core, first, developer)
+    assert cut_off.status_code == 401, cut_off.text
+    assert cut_off.json()["error"] == "invalid_client"
+    assert (await grant_with(http, core, second, developer)).status_code == 200  # the previous one
+    assert (await grant_with(http, core, third, developer)).status_code == 200  # the current one
+
+    # A third rotation ends the second at once too; the first never comes back.
+    fourth = (await http.post(f"{url}/rotate", headers=session.headers)).json()["secret"]
+    for retired in (first, second):
+        assert (await grant_with(http, core, retired, developer)).status_code == 401
+    for live in (third, fourth):
+        assert (await grant_with(http, core, live, developer)).status_code == 200
+
+
+async def test_the_owner_can_end_the_previous_secrets_grace_at_once(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    developer = await core.create_user(developer=True)
+    session = await login(http, core, service_client["client_secret"], developer["email"])
+    url = f"{core.url}/v1/me/client-secret"
+    old = developer["client_secret"]
+    rotated = (await http.post(f"{url}/rotate", headers=session.headers)).json()
+    assert rotated["previous_valid_until"] is not None
+    assert (await grant_with(http, core, old, developer)).status_code == 200
+
+    ended = await http.delete(f"{url}/previous", headers=session.headers)
+    assert ended.status_code == 204, ended.text
+    assert ended.content == b""
+    refused = await grant_with(http, core, old, developer)
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["www-authenticate"].startswith("Secret")
+    # The current secret is untouched, and the view no longer mentions a previous one.
+    assert (await grant_with(http, core, rotated["secret"], developer)).status_code == 200
+    view = (await http.get(url, headers=session.headers)).json()
+    assert (view["secret"], view["previous_valid_until"]) == (rotated["secret"], None)
+    # With no previous secret left it is a no-op, still 204.
+    assert (await http.delete(f"{url}/previous", headers=session.headers)).status_code == 204
+    assert (await grant_with(http, core, rotated["secret"], developer)).status_code == 200
+
+
+async def test_ending_the_previous_secret_needs_a_developer_session(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any], member_session: Any
+) -> None:
+    developer = await core.create_user(developer=True)
+    session = await login(http, core, service_client["client_secret"], developer["email"])
+    url = f"{core.url}/v1/me/client-secret/previous"
+    pat = await http.post(
+        f"{core.url}/v1/me/tokens",
+        json={"name": "ci", "scopes": ["profile", "projects:read", "projects:write"], "expires_in_days": 1},
+        headers=session.headers,
+    )
+    assert pat.status_code == 201, pat.text
+    pat_headers = {"Authorization": f"Bearer {pat.json()['token']}"}
+    assert_problem(await http.delete(url, headers=pat_headers), 403, "session_token_required")
+    assert_problem(await http.delete(url, headers=member_session.headers), 403, "developer_required")
+    anonymous = await http.delete(url)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    # Another developer's DELETE never touches this one's previous secret.
+    rotated = (await http.post(f"{core.url}/v1/me/client-secret/rotate", headers=session.headers)).json()
+    other = await core.create_user(developer=True)
+    other_session = await login(http, core, service_client["client_secret"], other["email"])
+    assert (await http.delete(url, headers=other_session.headers)).status_code == 204
+    assert (await grant_with(http, core, developer["client_secret"], developer)).status_code == 200
+    assert (await grant_with(http, core, rotated["secret"], developer)).status_code == 200
+
+
+async def test_the_route_is_documented(core: CoreServer, http: httpx.AsyncClient) -> None:
+    document = (await http.get(f"{core.url}/schema/openapi.json")).json()
+    operation = document["paths"]["/v1/me/client-secret/previous"]["delete"]
+    assert {"204", "400", "401", "403"} <= set(operation["responses"])
+    assert operation["security"] == [{"bearer": []}]

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -289,3 +289,93 @@ async def test_disconnecting_clients_leave_the_stream_working(
     log = server.log()
     assert "Traceback" not in log, log
     assert "ERROR" not in log, log
+
+
+async def test_streams_per_user_are_capped(core_factory: Any, http: httpx.AsyncClient) -> None:
+    """At most LATCHKEY_MAX_STREAMS_PER_USER streams per user: the next is 429 before it starts; a slot
+    frees when a stream ends (its client leaves, or its token is revoked); other users are unaffected."""
+    server: CoreServer = await core_factory(
+        LATCHKEY_MAX_STREAMS_PER_USER="3", LATCHKEY_EVENTS_HEARTBEAT="0.2"
+    )
+    developer = await server.create_user(developer=True, forwards_client_ip=True)
+    user, other = await server.create_user(), await server.create_user()
+    session = await login(http, server, developer["client_secret"], user["email"])
+    other_session = await login(http, server, developer["client_secret"], other["email"])
+    pat = await http.post(
+        f"{server.url}/v1/me/tokens",
+        json={"name": "events", "scopes": ["projects:read"], "expires_in_days": 1},
+        headers=session.headers,
+    )
+    assert pat.status_code == 201, pat.text
+
+    async def refused(token: str) -> None:
+        response = await http.get(f"{server.url}/v1/events", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 429, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "too_many_streams"
+        assert int(response.headers["retry-after"]) >= 1
+
+    async def admitted_within(token: str, seconds: float = 5.0) -> None:
+        """A new stream is admitted once the server has noticed a freed slot (at most a moment)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            async with http.stream(
+                "GET", f"{server.url}/v1/events", headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                if response.status_code == 200:
+                    return
+                assert response.status_code == 429
+            assert time.monotonic() < deadline, "the freed slot was never given back"
+            await asyncio.sleep(0.05)
+
+    async with AsyncExitStack() as streams:
+        first = await streams.enter_async_context(open_stream(http, server, session.access_token))
+        await streams.enter_async_context(open_stream(http, server, session.access_token))
+        by_pat = await streams.enter_async_context(open_stream(http, server, pat.json()["token"]))
+        # Any token of the same user counts against the same cap.
+        await refused(session.access_token)
+        await refused(pat.json()["token"])
+        # Another user is unaffected.
+        async with open_stream(http, server, other_session.access_token) as stream:
+            assert stream.response.status_code == 200
+
+        # The client leaves: its slot comes back.
+        await first.response.aclose()
+        await admitted_within(session.access_token)
+
+        # The token of a stream is revoked: the stream ends at its next check, and its slot comes back.
+        async with open_stream(http, server, session.access_token):
+            await refused(session.access_token)
+            revoked = await http.delete(
+                f"{server.url}/v1/me/tokens/{pat.json()['id']}", headers=session.headers
+            )
+            assert revoked.status_code == 204
+            assert await by_pat.ended(timeout=5)
+            await admitted_within(session.access_token)
+
+    # Streams opened and dropped at once (before or right after their first byte) leak no slot.
+    for _ in range(10):
+        async with http.stream(
+            "GET", f"{server.url}/v1/events", headers={"Authorization": f"Bearer {session.access_token}"}
+        ):
+            pass
+    async with AsyncExitStack() as streams:
+        for _ in range(3):
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    await streams.enter_async_context(open_stream(http, server, session.access_token))
+                    break
+                except AssertionError:
+                    assert time.monotonic() < deadline, "slots leaked"
+                    await asyncio.sleep(0.05)
+        await refused(session.access_token)
+    log = server.log()
+    assert "Traceback" not in log, log
+
+
+async def test_the_stream_cap_is_documented(core: CoreServer, http: httpx.AsyncClient) -> None:
+    document = (await http.get(f"{core.url}/schema/openapi.json")).json()
+    responses = document["paths"]["/v1/events"]["get"]["responses"]
+    assert "429" in responses
+    assert "too_many_streams" in responses["429"]["description"]

@@ -395,3 +395,72 @@ async def test_aborted_upload_leaves_nothing_behind(
     listed = (await http.get(files_url(core, project_id), headers=member_session.headers)).json()
     assert listed["items"] == []
     assert "Traceback" not in core.log()
+
+
+BIDI = [
+    "\u202a",  # LEFT-TO-RIGHT EMBEDDING
+    "\u202b",  # RIGHT-TO-LEFT EMBEDDING
+    "\u202c",  # POP DIRECTIONAL FORMATTING
+    "\u202d",  # LEFT-TO-RIGHT OVERRIDE
+    "\u202e",  # RIGHT-TO-LEFT OVERRIDE
+    "\u2066",  # LEFT-TO-RIGHT ISOLATE
+    "\u2067",  # RIGHT-TO-LEFT ISOLATE
+    "\u2068",  # FIRST STRONG ISOLATE
+    "\u2069",  # POP DIRECTIONAL ISOLATE
+    "\u200e",  # LEFT-TO-RIGHT MARK
+    "\u200f",  # RIGHT-TO-LEFT MARK
+    "\u061c",  # ARABIC LETTER MARK
+]
+
+
+def _percent(text: str, *, upper: bool) -> str:
+    encoded = "".join(f"%{byte:02X}" if byte > 127 else chr(byte) for byte in text.encode())
+    return encoded if upper else encoded.lower()
+
+
+async def test_bidirectional_controls_in_file_names_are_refused(
+    core: CoreServer, http: httpx.AsyncClient, member_session: Session
+) -> None:
+    """`invoice<RLO>fdp.exe` shows as `invoiceexe.pdf`: every bidi control is refused, wherever it sits and
+    however the URL carries it."""
+    project_id = await new_project(http, core, member_session)
+    for char in BIDI:
+        for name in (f"invoice{char}fdp.exe", f"{char}a", f"a{char}"):
+            spellings = [
+                name,  # httpx percent-encodes the raw character itself
+                _percent(name, upper=True),
+                _percent(name, upper=False),
+            ]
+            for spelling in spellings:
+                for method in ("PUT", "GET", "DELETE"):
+                    response = await http.request(
+                        method,
+                        files_url(core, project_id, spelling),
+                        content=b"data",
+                        headers=member_session.headers,
+                    )
+                    assert_problem(response, 400, "invalid_file_name")
+    # Raw UTF-8 bytes in the request target (no client encoding at all) are refused as well.
+    for char in ("\u202e", "\u2067", "\u061c"):
+        target = f"/v1/projects/{project_id}/files/x{char}y.txt".encode()
+        request = (
+            b"PUT " + target + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n"
+            b"Authorization: Bearer " + member_session.access_token.encode() + b"\r\n\r\ndata"
+        )
+        reader, writer = await asyncio.open_connection("127.0.0.1", core.port)
+        try:
+            writer.write(request)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), WAIT_SECONDS)
+        finally:
+            writer.close()
+        status = int(answer.split(b" ", 2)[1])
+        assert status == 400, answer[:300]
+    listed = await http.get(files_url(core, project_id), headers=member_session.headers)
+    assert listed.json()["items"] == []
+    # Right-to-left text itself is fine: only the invisible formatting characters are refused.
+    response = await upload(http, core, member_session, project_id, "\u05e9\u05dc\u05d5\u05dd.txt", b"ok")
+    assert response.status_code == 201, response.text
+
+
+WAIT_SECONDS = 5

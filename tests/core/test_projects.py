@@ -9,6 +9,7 @@ import httpx
 
 from latchkey.core.models import Project
 from latchkey.db import Database
+from tests.core.test_files import BIDI
 from tests.support import CoreServer, Session, login
 
 
@@ -310,3 +311,22 @@ async def test_project_limit_per_user(
     await create(http, core, member_session, name="the thousandth")
     response = await http.post(url(core), json={"name": "one too many"}, headers=member_session.headers)
     assert_problem(response, 409, "project_limit_reached")
+
+
+async def test_bidirectional_controls_in_project_names_are_refused(
+    core: CoreServer, http: httpx.AsyncClient, member_session: Session
+) -> None:
+    headers = member_session.headers
+    project = await create(http, core, member_session, name="Plain")
+    path = url(core, f"/{project['id']}")
+    for char in BIDI:
+        for name in (f"report{char}gpj.exe", f"{char}x", f"x{char}"):
+            assert_problem(
+                await http.post(url(core), json={"name": name}, headers=headers), 422, "invalid_name"
+            )
+            assert_problem(await http.patch(path, json={"name": name}, headers=headers), 422, "invalid_name")
+    assert (await http.get(path, headers=headers)).json()["name"] == "Plain"
+    # Arabic and Hebrew names are fine.
+    assert (await create(http, core, member_session, name="\u0645\u0634\u0631\u0648\u0639"))["name"] == (
+        "\u0645\u0634\u0631\u0648\u0639"
+    )

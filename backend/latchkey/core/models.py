@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -47,6 +48,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="member")  # member | admin
     is_developer: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The BFF's service account: the core believes the X-Forwarded-For of its Secret-authenticated calls
+    # (the browser's address). Every other client is counted by its own peer address.
+    forwards_client_ip: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Router, get, post
+from litestar import Request, Router, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from latchkey.core.accounts import service
@@ -92,7 +92,8 @@ async def rotate_client_secret(request: Request[Any, Any, Any], principal: Princ
     """Replace the client secret → 200 with the new one (the same resource, replaced, so not 201).
 
     The previous secret keeps working until `previous_valid_until` (LATCHKEY_SECRET_ROTATION_GRACE), so
-    a deployment can switch over without downtime.
+    a deployment can switch over without downtime; any older secret stops at once (only the most recent
+    previous one keeps a grace). `DELETE /v1/me/client-secret/previous` ends that grace early.
     """
     ctx = core_context(request)
     async with ctx.db.write() as session:
@@ -104,9 +105,32 @@ async def rotate_client_secret(request: Request[Any, Any, Any], principal: Princ
     )
 
 
+@delete(
+    "/me/client-secret/previous",
+    dependencies=SECRET_AUTH,
+    status_code=204,
+    summary="End the rotated-out client secret's grace now",
+    responses=problem_responses(400, 401, 403),
+)
+async def end_previous_client_secret(request: Request[Any, Any, Any], principal: Principal) -> None:
+    """Stop the previous client secret (kept working for LATCHKEY_SECRET_ROTATION_GRACE after a
+    rotation) at once → 204, e.g. when it leaked. The current secret is untouched; with no previous
+    secret this is a no-op, still 204. Needs a session within the re-authentication window, like
+    rotating."""
+    ctx = core_context(request)
+    async with ctx.db.write() as session:
+        await service.end_previous_client_secrets(session, principal.user_id)
+
+
 router = Router(
     path="/v1",
-    route_handlers=[me, change_password, view_client_secret, rotate_client_secret],
+    route_handlers=[
+        me,
+        change_password,
+        view_client_secret,
+        rotate_client_secret,
+        end_previous_client_secret,
+    ],
     tags=["accounts"],
     security=[{"bearer": []}],
 )

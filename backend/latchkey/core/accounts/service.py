@@ -63,6 +63,7 @@ async def create_user(
     name: str = "",
     role: str = "member",
     is_developer: bool = False,
+    forwards_client_ip: bool = False,
 ) -> NewUser:
     """Insert a user (password already hashed); a developer gets a client secret at once."""
     if role not in ROLES:
@@ -72,7 +73,12 @@ async def create_user(
     if existing is not None:
         raise ProblemError(409, "email_taken", "a user with that email exists")
     user = User(
-        email=email, name=name.strip(), password_hash=password_hash, role=role, is_developer=is_developer
+        email=email,
+        name=name.strip(),
+        password_hash=password_hash,
+        role=role,
+        is_developer=is_developer,
+        forwards_client_ip=forwards_client_ip,
     )
     session.add(user)
     await session.flush()
@@ -128,23 +134,39 @@ async def current_client_secret(session: AsyncSession, box: SecretBox, user_id: 
 async def rotate_client_secret(
     session: AsyncSession, box: SecretBox, user_id: int, grace_seconds: int
 ) -> ClientSecretView:
-    """Retire the current secret (it works for the grace period) and issue a new one."""
+    """Retire the current secret (it works for the grace period) and issue a new one.
+
+    Only the one most recent previous secret keeps a grace: every older one (still in its own grace
+    from an earlier rotation) ends at once, so rotating twice cuts off a leaked secret for good.
+    """
     # Parallel rotations queue on the user row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises),
     # so exactly one secret is ever current.
     await session.execute(select(User.id).where(User.id == user_id).with_for_update())
-    now = datetime.now(UTC)
-    until = now + timedelta(seconds=grace_seconds)
+    until = datetime.now(UTC) + timedelta(seconds=grace_seconds)
+    await end_previous_client_secrets(session, user_id)
     await session.execute(
         update(ClientSecret)
         .where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_(None))
         .values(valid_until=until)
     )
-    # Secrets whose grace ended are useless; drop them so the table does not grow with every rotation.
-    await session.execute(
-        delete(ClientSecret).where(ClientSecret.user_id == user_id, ClientSecret.valid_until <= now)
-    )
     await issue_client_secret(session, box, user_id)
     return await current_client_secret(session, box, user_id)
+
+
+async def end_previous_client_secrets(session: AsyncSession, user_id: int) -> None:
+    """End the grace of every rotated-out secret of `user_id` at once (the current one stays).
+
+    They are deleted, not marked: a secret that is gone can never be revived.
+    """
+    await session.execute(
+        delete(ClientSecret).where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_not(None))
+    )
+
+
+async def retire_all_client_secrets(session: AsyncSession, user_id: int) -> None:
+    """Delete every client secret of `user_id`, current and rotated-out (the account stops being a
+    developer); a later developer flag issues a fresh one, never one of these."""
+    await session.execute(delete(ClientSecret).where(ClientSecret.user_id == user_id))
 
 
 def service_busy() -> ProblemError:

@@ -2,6 +2,11 @@
 
 The `admin` scope exists only for users with the admin role (auth narrows every token's scopes to what
 the role allows at the time of the request), so a member's token, even a PAT asking for `admin`, gets 403.
+
+Reading the user list takes any token with the `admin` scope. Writing (creating users, changing roles,
+developer flags or disabling) is a sensitive action: it needs a session token (403
+`session_token_required` for a PAT) from a password login within LATCHKEY_REAUTH_WINDOW (403
+`reauth_required`), so a leaked admin PAT or a stale admin session cannot create or promote admins.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from latchkey.core.security.passwords import HasherOverloaded
 from latchkey.core.state import core_context
 from latchkey.guards import require_json
 
+READ = {"principal": bearer(scope="admin")}
+WRITE = {"principal": bearer(scope="admin", session=True, sensitive=True)}
 
-@get("/users", summary="List users", responses=problem_responses(400, 401, 403))
+
+@get("/users", summary="List users", dependencies=READ, responses=problem_responses(400, 401, 403))
 async def list_users(
     request: Request[Any, Any, State],
     principal: Principal,
@@ -39,14 +47,17 @@ async def list_users(
 @post(
     "/users",
     guards=[require_json],
+    dependencies=WRITE,
     summary="Create a user",
     responses=problem_responses(400, 401, 403, 409, 415, 422, 503),
 )
 async def create_user(
     request: Request[Any, Any, State], principal: Principal, data: CreateUserRequest
 ) -> AdminUser:
-    """Create a user → 201. A developer account gets its client secret at once, but it is not in this
-    answer: only its owner sees it, under Developer Settings (`GET /v1/me/client-secret`)."""
+    """Create a user → 201 (a session token within the re-authentication window: 403
+    `session_token_required` for a PAT, `reauth_required` for a stale login). A developer account gets
+    its client secret at once, but it is not in this answer: only its owner sees it, under Developer
+    Settings (`GET /v1/me/client-secret`)."""
     ctx = core_context(request)
     email = service.check_new_user_fields(data.email, data.name)
     check_password_policy(data.password)
@@ -70,13 +81,16 @@ async def create_user(
 @patch(
     "/users/{user_id:int}",
     guards=[require_json],
+    dependencies=WRITE,
     summary="Change a user",
     responses=problem_responses(400, 401, 403, 404, 409, 415),
 )
 async def update_user(
     request: Request[Any, Any, State], principal: Principal, user_id: int, data: UpdateUserRequest
 ) -> AdminUser:
-    """Set `disabled`, `role` or `is_developer`. Disabling stops all the user's tokens on their next
+    """Set `disabled`, `role` or `is_developer` (a session token within the re-authentication window,
+    as for creating). Turning `is_developer` off retires every client secret of the account at once;
+    turning it on again issues a fresh one. Disabling stops all the user's tokens on their next
     request and revokes their login chains for good; you cannot disable or demote yourself (409)."""
     ctx = core_context(request)
     async with ctx.db.write() as session:
@@ -88,7 +102,6 @@ async def update_user(
 router = Router(
     path="/v1/admin",
     route_handlers=[list_users, create_user, update_user],
-    dependencies={"principal": bearer(scope="admin")},
     tags=["admin"],
     security=[{"bearer": []}],
 )

@@ -8,7 +8,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from latchkey.core.accounts.service import create_user, issue_client_secret, normalize_email
+from latchkey.core.accounts.service import (
+    create_user,
+    issue_client_secret,
+    normalize_email,
+    retire_all_client_secrets,
+)
 from latchkey.core.admin.schemas import AdminUser, AdminUserPage, UpdateUserRequest
 from latchkey.core.models import ClientSecret, TokenChain, User
 from latchkey.core.pagination import decode_id_cursor, encode_cursor, id_in_range
@@ -104,7 +109,10 @@ async def update_user(
     if changes.role is not None:
         user.role = changes.role
     if changes.is_developer is not None:
-        if changes.is_developer and not user.is_developer and not await _has_client_secret(session, user.id):
+        if not changes.is_developer:
+            # Every secret ends now, current and in grace: turning the flag on again must not revive them.
+            await retire_all_client_secrets(session, user.id)
+        elif not await _has_client_secret(session, user.id):
             await issue_client_secret(session, box, user.id)
         user.is_developer = changes.is_developer
     if changes.disabled is not None:

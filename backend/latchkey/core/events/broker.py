@@ -7,7 +7,8 @@ it is connected to (documented in docs/architecture.md; a shared broker would li
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import weakref
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,9 +24,42 @@ class Subscription:
         self.lagged = False
 
 
+class TooManyStreams(Exception):
+    """The user already holds the most concurrent event streams allowed."""
+
+
+class StreamSlot:
+    """One of a user's concurrent event streams, held from before the stream starts until it ends.
+
+    `release()` gives the slot back; it runs once, however often it is called. Should a stream body never
+    start (its client left before the first byte) nothing would call it, so the slot also gives itself
+    back when it is garbage-collected with the stream that held it.
+    """
+
+    def __init__(self, broker: EventBroker, user_id: int) -> None:
+        self.user_id = user_id
+        self._finalizer = weakref.finalize(self, broker._release_stream, user_id)
+
+    def release(self) -> None:
+        self._finalizer()
+
+
 class EventBroker:
     def __init__(self) -> None:
         self._subscribers: defaultdict[int, set[Subscription]] = defaultdict(set)
+        self._streams: Counter[int] = Counter()
+
+    def reserve_stream(self, user_id: int, limit: int) -> StreamSlot:
+        """Take one of `user_id`'s `limit` stream slots, or raise TooManyStreams when all are held."""
+        if self._streams[user_id] >= limit:
+            raise TooManyStreams
+        self._streams[user_id] += 1
+        return StreamSlot(self, user_id)
+
+    def _release_stream(self, user_id: int) -> None:
+        self._streams[user_id] -= 1
+        if self._streams[user_id] <= 0:
+            del self._streams[user_id]
 
     @asynccontextmanager
     async def subscribe(self, user_id: int) -> AsyncIterator[Subscription]:

@@ -1,5 +1,9 @@
 """`GET /v1/events`: Server-Sent Events of the caller's project changes.
 
+Each user may hold at most LATCHKEY_MAX_STREAMS_PER_USER streams at once (per core process); one more is
+refused with 429 `too_many_streams` before it starts, and a slot frees when its stream ends (the client
+leaves, the token stops being valid, or the subscriber falls behind).
+
 A stream outlives the request that authenticated it, so the token is checked again at every heartbeat:
 revoking it, its expiry, or disabling the user closes the stream within one heartbeat interval. There is
 no replay: a client that reconnects (or is cut off for falling behind) re-reads the projects it shows.
@@ -16,12 +20,14 @@ import anyio
 import msgspec
 from litestar import Request, Router, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Stream
 
-from latchkey.core.events.broker import Subscription
+from latchkey.core.accounts.schemas import Problem, problem_responses
+from latchkey.core.events.broker import StreamSlot, Subscription, TooManyStreams
 from latchkey.core.security.auth import Principal, bearer, bearer_token, resolve_token
 from latchkey.core.state import CoreContext, core_context
-from latchkey.problems import ProblemError
+from latchkey.problems import PROBLEM_JSON, ProblemError
 
 log = logging.getLogger("latchkey.events")
 
@@ -58,9 +64,20 @@ async def _next_event(subscription: Subscription, timeout: float) -> dict[str, A
     return None
 
 
-async def event_stream(ctx: CoreContext, principal: Principal, token: str) -> AsyncIterator[str]:
+async def event_stream(
+    ctx: CoreContext, principal: Principal, token: str, slot: StreamSlot
+) -> AsyncIterator[str]:
     """The SSE body. It ends when the token stops being valid or the subscriber falls behind; when the
-    client disconnects, Litestar cancels it and leaving `subscribe` drops the subscription."""
+    client disconnects, Litestar cancels it and leaving `subscribe` drops the subscription. Either way
+    the user's stream slot is given back."""
+    try:
+        async for chunk in _event_stream(ctx, principal, token):
+            yield chunk
+    finally:
+        slot.release()
+
+
+async def _event_stream(ctx: CoreContext, principal: Principal, token: str) -> AsyncIterator[str]:
     interval = ctx.settings.events_heartbeat
     async with ctx.broker.subscribe(principal.user_id) as subscription:
         yield ": connected\n\n"
@@ -83,13 +100,40 @@ async def event_stream(ctx: CoreContext, principal: Principal, token: str) -> As
             yield ": heartbeat\n\n"
 
 
-@get("/events", summary="Stream project changes (Server-Sent Events)")
+TOO_MANY_STREAMS_RETRY_AFTER = 5
+
+
+@get(
+    "/events",
+    summary="Stream project changes (Server-Sent Events)",
+    responses={
+        **problem_responses(400, 401, 403),
+        429: ResponseSpec(
+            Problem,
+            description="`too_many_streams`: the user already holds LATCHKEY_MAX_STREAMS_PER_USER streams; "
+            "see `Retry-After`",
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        ),
+    },
+)
 async def events(request: Request[Any, Any, State], principal: Principal) -> Stream:
     """`text/event-stream` of `project.*` and `file.*` events for the caller's projects, a `: heartbeat`
-    comment every LATCHKEY_EVENTS_HEARTBEAT seconds."""
+    comment every LATCHKEY_EVENTS_HEARTBEAT seconds. At most LATCHKEY_MAX_STREAMS_PER_USER streams per
+    user at once: one more is 429 `too_many_streams` with `Retry-After`, before the stream starts."""
     token = bearer_token(request)
+    ctx = core_context(request)
+    try:
+        slot = ctx.broker.reserve_stream(principal.user_id, ctx.settings.max_streams_per_user)
+    except TooManyStreams:
+        raise ProblemError(
+            429,
+            "too_many_streams",
+            f"at most {ctx.settings.max_streams_per_user} event streams per user at once; close one",
+            headers={"Retry-After": str(TOO_MANY_STREAMS_RETRY_AFTER)},
+        ) from None
     return Stream(
-        event_stream(core_context(request), principal, token),
+        event_stream(ctx, principal, token, slot),
         media_type="text/event-stream",
         headers=HEADERS,
     )

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from latchkey.core.models import LoginFailure
+from latchkey.core.security.auth import Client
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +67,28 @@ def normalize_username(username: str) -> str:
     return username.strip().lower()
 
 
-def client_ip(request: Request[Any, Any, Any]) -> str:
-    """The browser's address: the first `X-Forwarded-For` entry if it is an IP, else the peer address.
+def client_ip(request: ASGIConnection[Any, Any, Any, Any], client: Client) -> str:
+    """The address the brute-force limits count an attempt under.
 
-    Only call this for Secret-authenticated requests: the confidential client (the BFF) overwrites the
-    header with its browser's address, and nobody else's header is believed.
+    For the BFF's own client (its service account carries `forwards_client_ip`), the browser's address:
+    the first `X-Forwarded-For` entry if it is an IP (the BFF overwrites the header, never appends).
+    For every other client the header is ignored and the caller is its own peer address, so a developer
+    cannot spread guesses over made-up addresses, nor lock a victim out for the BFF's browsers.
     """
-    forwarded = request.headers.get("x-forwarded-for", "")
-    first = forwarded.split(",", 1)[0].strip()
+    if client.forwards_client_ip:
+        values = request.headers.getall("x-forwarded-for", [])
+        # Exactly one header: two would be a confused or hostile hop, and the peer is safer to count.
+        if len(values) == 1:
+            first = values[0].split(",", 1)[0].strip()
+            try:
+                return _bucket(ipaddress.ip_address(first))
+            except ValueError:
+                pass
+    peer = request.client.host if request.client else ""
     try:
-        address = ipaddress.ip_address(first)
+        return _bucket(ipaddress.ip_address(peer))
     except ValueError:
-        peer = request.client.host if request.client else ""
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return peer[:64] or "unknown"
-    return _bucket(address)
+        return peer[:64] or "unknown"
 
 
 def _bucket(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

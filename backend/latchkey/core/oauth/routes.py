@@ -12,21 +12,22 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body
 
 from latchkey.core.oauth import limits, service
+from latchkey.core.oauth.forms import MAX_FORM_BYTES, authenticated_form, oauth_client
 from latchkey.core.oauth.schemas import OAuthError, RevokeForm, TokenForm, TokenResponse
-from latchkey.core.security.auth import Client, authenticate_client
 from latchkey.core.state import core_context
 from latchkey.guards import require_form
 from latchkey.problems import ProblemError
 
 _FORM = RequestEncodingType.URL_ENCODED
-# Credentials in the body as well as the Authorization header would be two ways to authenticate.
-_BODY_CREDENTIALS = ("client_id", "client_secret")
+# Content type (415), then the client's secret (401), then a bounded body (413, 400): see oauth.forms.
+_GUARDS = [require_form, authenticated_form]
 
 
 def _errors(*statuses: int) -> dict[int, ResponseSpec]:
     descriptions = {
         400: "invalid_request, invalid_grant or unsupported_grant_type",
         401: "invalid_client (with `WWW-Authenticate: Secret`)",
+        413: f"payload_too_large: the form body is over {MAX_FORM_BYTES} bytes",
         415: "the body is not application/x-www-form-urlencoded",
         429: "rate_limited (with `Retry-After`)",
         503: "temporarily_unavailable (with `Retry-After`)",
@@ -35,19 +36,6 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
         status: ResponseSpec(OAuthError, description=descriptions[status], generate_examples=False)
         for status in statuses
     }
-
-
-async def _authenticate(request: Request[Any, Any, Any]) -> Client:
-    """Refuse repeated parameters and body credentials (RFC 6749 §3.2), then authenticate the client."""
-    form = await request.form()
-    names = [name for name, _ in form.multi_items()]
-    if len(names) != len(set(names)):
-        raise ProblemError(400, "invalid_request", "a parameter is repeated")
-    if request.headers.get("authorization") and any(name in _BODY_CREDENTIALS for name in names):
-        raise ProblemError(
-            400, "invalid_request", "authenticate with the Authorization header only, not the body too"
-        )
-    return await authenticate_client(request)
 
 
 def _required(value: str | None, name: str) -> str:
@@ -59,31 +47,36 @@ def _required(value: str | None, name: str) -> str:
 
 @post(
     "/token",
-    guards=[require_form],
+    guards=_GUARDS,
+    request_max_body_size=MAX_FORM_BYTES,
     status_code=200,
     summary="Issue tokens (password or refresh_token grant)",
     description=(
         "RFC 6749 token endpoint for confidential clients (`Authorization: Secret lks_…`). Refresh tokens "
         "rotate on every use; a rotated-out one presented again within 5 s gets a sibling pair, later it "
         "ends the whole chain (RFC 9700). Failed password grants are rate-limited per account, IP and "
-        "pair; the client IP is the first `X-Forwarded-For` entry."
+        "pair; the client IP is the first `X-Forwarded-For` entry when the client is the BFF's service "
+        "account (`forwards_client_ip`), else the caller's own address. The client is authenticated "
+        "before the body is read; bodies over 16 KiB or with more than 32 parameters are refused."
     ),
     security=[{"secret": []}],
     response_headers=[
         ResponseHeader(name="Cache-Control", value="no-store"),
         ResponseHeader(name="Pragma", value="no-cache"),
     ],
-    responses=_errors(400, 401, 415, 429, 503),
+    responses=_errors(400, 401, 413, 415, 429, 503),
 )
 async def token(
     request: Request[Any, Any, Any], data: Annotated[TokenForm, Body(media_type=_FORM)]
 ) -> TokenResponse:
-    client = await _authenticate(request)
+    client = oauth_client(request)
     ctx = core_context(request)
     if data.grant_type == "password":
         username = _required(data.username, "username")
         password = _required(data.password, "password")
-        issued = await service.password_grant(ctx, client, username, password, limits.client_ip(request))
+        issued = await service.password_grant(
+            ctx, client, username, password, limits.client_ip(request, client)
+        )
     elif data.grant_type == "refresh_token":
         refresh_token = _required(data.refresh_token, "refresh_token")
         issued = await service.refresh_grant(ctx, client, refresh_token)
@@ -102,7 +95,8 @@ async def token(
 
 @post(
     "/revoke",
-    guards=[require_form],
+    guards=_GUARDS,
+    request_max_body_size=MAX_FORM_BYTES,
     status_code=200,
     media_type=MediaType.TEXT,  # RFC 7009 §2.2: 200 with an empty body
     summary="Revoke a refresh or access token",
@@ -113,12 +107,12 @@ async def token(
     ),
     security=[{"secret": []}],
     response_headers=[ResponseHeader(name="Cache-Control", value="no-store")],
-    responses=_errors(400, 401, 415),
+    responses=_errors(400, 401, 413, 415),
 )
 async def revoke(
     request: Request[Any, Any, Any], data: Annotated[RevokeForm, Body(media_type=_FORM)]
 ) -> None:
-    client = await _authenticate(request)
+    client = oauth_client(request)
     await service.revoke(core_context(request), client, _required(data.token, "token"))
 
 

@@ -56,8 +56,21 @@ def sees_all_projects(principal: Principal) -> bool:
 # --- validation -----------------------------------------------------------------------------------------
 
 
+# Bidirectional formatting characters (embeddings, overrides, isolates, marks): in a name they make
+# `txt.exe` look like `exe.txt` ("Trojan Source", CVE-2021-42574) in every UI and terminal that lists it.
+BIDI_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e"  # LRE RLE PDF LRO RLO
+    "\u2066\u2067\u2068\u2069"  # LRI RLI FSI PDI
+    "\u200e\u200f\u061c"  # LRM RLM ALM
+)
+
+
 def _has_control(value: str, allowed: str = "") -> bool:
     return any((ord(ch) < 32 or 127 <= ord(ch) < 160) and ch not in allowed for ch in value)
+
+
+def _has_bidi(value: str) -> bool:
+    return any(ch in BIDI_CONTROLS for ch in value)
 
 
 def clean_project_name(name: str) -> str:
@@ -65,8 +78,10 @@ def clean_project_name(name: str) -> str:
     trimmed = name.strip()
     if not trimmed:
         raise ProblemError(422, "invalid_name", "the project name cannot be blank")
-    if _has_control(trimmed):
-        raise ProblemError(422, "invalid_name", "project names cannot contain control characters")
+    if _has_control(trimmed) or _has_bidi(trimmed):
+        raise ProblemError(
+            422, "invalid_name", "project names cannot contain control or bidirectional characters"
+        )
     return trimmed
 
 
@@ -84,11 +99,13 @@ def check_file_name(name: str) -> str:
         or "/" in name
         or "\\" in name
         or _has_control(name)
+        or _has_bidi(name)
     ):
         raise ProblemError(
             400,
             "invalid_file_name",
-            "file names are 1-255 characters, not . or .., without /, \\ or control characters",
+            "file names are 1-255 characters, not . or .., without /, \\, control or bidirectional "
+            "characters",
         )
     return name
 

@@ -249,17 +249,22 @@ def check_principal(
 
 @dataclass(frozen=True, slots=True)
 class Client:
-    """A confidential client authenticated with `Authorization: Secret …` (a developer account)."""
+    """A confidential client authenticated with `Authorization: Secret …` (a developer account).
+
+    `forwards_client_ip`: the account is the BFF's service account, whose `X-Forwarded-For` (the
+    browser's address) the brute-force limits believe; any other client is counted by its peer address.
+    """
 
     user_id: int
     secret_id: int
+    forwards_client_ip: bool = False
 
 
 def invalid_client(detail: str = "client authentication failed") -> ProblemError:
     return ProblemError(401, "invalid_client", detail, headers={"WWW-Authenticate": f"Secret {REALM}"})
 
 
-async def authenticate_client(request: Request[Any, Any, Any]) -> Client:
+async def authenticate_client(request: ASGIConnection[Any, Any, Any, Any]) -> Client:
     """Resolve `Authorization: Secret <lks_…>` to its developer account, or raise 401 invalid_client."""
     value = authorization_value(request, "Secret")
     if not value or credentials.parse(value) is not Kind.CLIENT_SECRET:
@@ -283,4 +288,4 @@ async def authenticate_client(request: Request[Any, Any, Any]) -> Client:
         or not user.is_developer
     ):
         raise invalid_client()
-    return Client(user_id=user.id, secret_id=secret.id)
+    return Client(user_id=user.id, secret_id=secret.id, forwards_client_ip=user.forwards_client_ip)
