@@ -119,6 +119,8 @@ async def test_a_domain_makes_it_a_secure_prefixed_cookie_with_domain(
     logout = await browser.request("POST", "/bff/logout")
     assert logout.status_code == 204
     assert_cleared(logout, "__Secure-latchkey", domain="localhost")
+    # A shared parent domain: clearing every cookie of the site would log the user out of other apps.
+    assert logout.headers.get_list("clear-site-data") == ['"cache", "storage"']
 
 
 async def test_dev_without_secure_uses_the_plain_name(core: CoreServer, bff_factory: BffFactory) -> None:

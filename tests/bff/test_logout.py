@@ -3,6 +3,8 @@ one session from it; each way revokes the session's refresh chain at the core.""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -59,6 +61,17 @@ async def logged_in(http: httpx.AsyncClient, bff: BffServer, user: dict[str, Any
     return browser
 
 
+CLEAR_SITE_DATA = '"cache", "storage", "cookies"'
+
+
+def assert_clears_site_data(response: httpx.Response, value: str = CLEAR_SITE_DATA) -> None:
+    """SPEC §10: an ending by the user's hand clears the cookie and the site's data in the browser."""
+    assert response.headers.get_list("clear-site-data") == [value], response.headers
+    assert any(
+        h.startswith("__Host-latchkey=;") or "Max-Age=0" in h for h in response.headers.get_list("set-cookie")
+    )
+
+
 def replay(http: httpx.AsyncClient, bff: BffServer, cookie: str | None) -> Browser:
     """Another tab that kept a copy of the cookie."""
     browser = Browser(http, bff)
@@ -79,6 +92,7 @@ async def test_logout_ends_the_session_and_revokes_its_chain(
     assert response.status_code == 204
     assert response.content == b""
     assert browser.cookie is None  # cleared
+    assert_clears_site_data(response)
     # The old cookie replayed afterwards is refused, on the /bff routes and on the /api hot path.
     await assert_ended(copy)
     # The refresh chain is revoked at the core.
@@ -94,8 +108,10 @@ async def test_logout_without_a_session_is_204(http: httpx.AsyncClient, bff: Bff
         response = await anonymous.request("POST", "/bff/logout")
         assert response.status_code == 204
         assert any(h.startswith("__Host-latchkey=;") for h in response.headers.get_list("set-cookie"))
+        assert_clears_site_data(response)
     response = await anonymous.request("POST", "/bff/logout?everywhere=true")
     assert response.status_code == 204
+    assert_clears_site_data(response)
 
 
 async def test_logout_everywhere_ends_every_session_of_the_user_only(
@@ -112,6 +128,7 @@ async def test_logout_everywhere_ends_every_session_of_the_user_only(
     response = await laptop.request("POST", "/bff/logout?everywhere=true")
     assert response.status_code == 204
     assert laptop.cookie is None
+    assert_clears_site_data(response)
     await assert_ended(copy)
     await assert_ended(phone)
     await assert_alive(bystander)
@@ -161,6 +178,7 @@ async def test_session_list_and_ending_another_session(
     response = await laptop.request("DELETE", f"/bff/sessions/{phone_id}")
     assert response.status_code == 204
     assert not response.headers.get_list("set-cookie")  # the laptop keeps its cookie
+    assert "clear-site-data" not in response.headers  # and its site data
     await assert_ended(phone)
     await assert_alive(laptop)
     await assert_alive(stranger)
@@ -174,6 +192,7 @@ async def test_session_list_and_ending_another_session(
     response = await laptop.request("DELETE", f"/bff/sessions/{laptop_id}")
     assert response.status_code == 204
     assert laptop.cookie is None
+    assert_clears_site_data(response)
     assert await revoked_count(core, user["id"]) == (2, 2)
     assert await revoked_count(core, other["id"]) == (0, 1)
 
@@ -184,3 +203,44 @@ async def test_ended_session_list_requires_a_session(http: httpx.AsyncClient, bf
         response = await anonymous.request(method, path)
         assert response.status_code == 401
         assert response.json()["code"] == "no_session"
+
+
+async def test_an_ended_sessions_cookie_cannot_log_out_everywhere(
+    core: CoreServer, http: httpx.AsyncClient, bff: BffServer
+) -> None:
+    user = await core.create_user()
+    first = await logged_in(http, bff, user, "first")
+    second = await logged_in(http, bff, user, "second")
+    dead = first.cookie  # a copy kept by another tab, or by a thief
+    assert (await first.request("POST", "/bff/logout")).status_code == 204
+
+    for query in ("?everywhere=true", "?everywhere=1", ""):
+        stale = replay(http, bff, dead)
+        response = await stale.request("POST", "/bff/logout" + query)
+        assert response.status_code == 204
+        assert_clears_site_data(response)
+        assert stale.cookie is None
+    # The other session of the user lives on, and its chain too.
+    await assert_alive(second)
+    assert [row.revoked_at is not None for row in await chains(core, user["id"])] == [True, False]
+
+
+async def test_an_idle_sessions_cookie_cannot_log_out_everywhere(
+    core: CoreServer, http: httpx.AsyncClient, bff_factory: Callable[..., Awaitable[BffServer]]
+) -> None:
+    server = await bff_factory(LATCHKEY_SESSION_IDLE_TIMEOUT="3")
+    user = await core.create_user()
+    idle = await logged_in(http, server, user, "idle")
+    busy = await logged_in(http, server, user, "busy")
+    idle_cookie = idle.cookie
+    for _ in range(4):  # `busy` keeps using its session while `idle` passes its idle timeout
+        await asyncio.sleep(0.9)
+        assert (await busy.request("GET", "/bff/session")).status_code == 200
+    late = replay(http, server, idle_cookie)
+    response = await late.request("POST", "/bff/logout?everywhere=true")
+    assert response.status_code == 204
+    assert_clears_site_data(response)
+    await assert_alive(busy)
+    # It ended by its idle timeout, not by that logout.
+    again = replay(http, server, idle_cookie)
+    assert (await again.request("GET", "/bff/session")).json()["code"] == "session_idle_expired"

@@ -6,6 +6,7 @@ own. A stand-in gate (below) plays the session side: the `session` cookie names 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -46,6 +47,15 @@ BASE = "/base"
 class FixedGrant:
     access_token: str
     session_key: str
+    user_id: int
+
+
+def user_of(session: str) -> int:
+    """Sessions named `u<n>-…` belong to user n; any other name is a user of its own."""
+    head, dash, _ = session.partition("-")
+    if dash and head[:1] == "u" and head[1:].isdigit():
+        return int(head[1:])
+    return int.from_bytes(hashlib.sha256(session.encode()).digest()[:6], "big") + 1_000_000
 
 
 class FixedGate:
@@ -57,7 +67,7 @@ class FixedGate:
 
     def _grant(self, name: str) -> FixedGrant:
         count = self.refreshes.get(name, 0)
-        return FixedGrant(f"tok-{name}" + (f"-r{count}" if count else ""), name)
+        return FixedGrant(f"tok-{name}" + (f"-r{count}" if count else ""), name, user_of(name))
 
     async def authorize(self, scope: Any) -> FixedGrant:
         for key, value in scope["headers"]:
@@ -159,7 +169,9 @@ class ProxyProcess:
             )
 
 
-def start_proxy(workdir: Path, core_url: str, **env: str) -> ProxyProcess:
+def start_proxy(workdir: Path, core_url: str, *, nofile: int | None = None, **env: str) -> ProxyProcess:
+    """The proxy in a uvicorn process of its own; `nofile` lowers its descriptor limit (and with it the
+    upstream pool: half the descriptors less 64, at least 32)."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"proxy-{port}.log"
@@ -183,6 +195,7 @@ def start_proxy(workdir: Path, core_url: str, **env: str) -> ProxyProcess:
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if nofile is None else (lambda: limit_descriptors(nofile)),
         )
     server = ProxyProcess(port, process, log_path)
     deadline = time.monotonic() + 30
@@ -196,6 +209,13 @@ def start_proxy(workdir: Path, core_url: str, **env: str) -> ProxyProcess:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"proxy did not start: {server.log()}")
+
+
+def limit_descriptors(count: int) -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, hard))
 
 
 def stop_proxy(server: ProxyProcess) -> None:
@@ -868,13 +888,15 @@ def test_a_location_inside_the_core_maps_under_the_mount(
 
 async def test_stream_registry_counts_and_cancels() -> None:
     streams = StreamRegistry()
-    with streams.track("a") as first, streams.track("a") as second, streams.track("b") as third:
+    with streams.track("a", 1) as first, streams.track("a", 1) as second, streams.track("b", 2) as third:
         assert len(streams) == 3
         assert streams.close_session("a") == 2
         assert first.cancel_called and second.cancel_called and not third.cancel_called
-        assert streams.close_session("a") == 0
+        # Cancelled streams hold their slots until their pumps stop (leave the `with`).
+        assert streams.user_streams(1) == 2
     assert len(streams) == 0
-    assert streams.close_session("b") == 0
+    assert streams.user_streams(1) == streams.user_streams(2) == 0
+    assert streams.close_session("a") == streams.close_session("b") == 0
 
 
 # --- bodies -------------------------------------------------------------------------------------------
@@ -1045,6 +1067,129 @@ async def test_a_browser_leaving_an_sse_stream_ends_it_upstream(
             await asyncio.sleep(0.05)
     assert upstream.sse_closed[mark] - left < 2
     assert (await proxy.stats())["streams"] == 0
+
+
+# --- stream caps: no session, user or crowd holds the upstream pool ----------------------------------
+
+# A descriptor limit of 256 makes the upstream pool 64 connections (the reviewer's setup) and the
+# process's stream cap 3/4 of it.
+SMALL_POOL, SMALL_STREAM_CAP = 64, 48
+
+
+@pytest.fixture(scope="module")
+def small_pool(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+    server = start_proxy(
+        tmp_path_factory.mktemp("small-pool"), upstream.url, nofile=256, LATCHKEY_UPSTREAM_TIMEOUT="2"
+    )
+    yield server
+    stop_proxy(server)
+
+
+@dataclass
+class HeldStream:
+    response: httpx.Response
+    chunks: AsyncIterator[bytes]  # held: a collected iterator would close the stream
+    stack: contextlib.AsyncExitStack
+
+
+async def hold_stream(http: httpx.AsyncClient, url: str, session: str) -> HeldStream | httpx.Response:
+    """An SSE stream through the proxy held open (its first event read), or the refusal, read whole."""
+    stack = contextlib.AsyncExitStack()
+    response = await stack.enter_async_context(
+        http.stream("GET", url, headers={"Cookie": f"session={session}"})
+    )
+    if response.status_code != 200:
+        await response.aread()
+        await stack.aclose()
+        return response
+    chunks = response.aiter_raw()
+    await read_until(chunks, b"data: hello")
+    return HeldStream(response, chunks, stack)
+
+
+async def release(streams: list[HeldStream | httpx.Response]) -> None:
+    await asyncio.gather(
+        *(item.stack.aclose() for item in streams if isinstance(item, HeldStream)), return_exceptions=True
+    )
+
+
+def assert_refused(response: HeldStream | httpx.Response, status: int) -> None:
+    assert isinstance(response, httpx.Response), "admitted"
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "too_many_streams"
+    assert response.headers["retry-after"].isdigit()
+    assert response.headers["x-request-id"]
+    assert_api_headers(response.headers)
+
+
+async def short_calls_are_fast(
+    http: httpx.AsyncClient, proxy: ProxyProcess, session: str, count: int
+) -> None:
+    """`count` short calls at once all answer 200 well inside the 2 s upstream timeout (no 504)."""
+    started = time.monotonic()
+    answers = await asyncio.gather(
+        *(
+            http.get(f"{proxy.url}/api/ok/{marker()}", headers={"Cookie": f"session={session}"})
+            for _ in range(count)
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200] * count
+    assert time.monotonic() - started < 1.5
+
+
+async def test_one_session_opening_70_streams_gets_8_and_others_go_on(
+    small_pool: ProxyProcess, http: httpx.AsyncClient
+) -> None:
+    """The review's attack: 70 SSE streams from one session against a pool of 64."""
+    url = f"{small_pool.url}/api/sse/{marker()}"
+    held = await asyncio.gather(*(hold_stream(http, url, "u1-hog") for _ in range(70)))
+    try:
+        admitted = [item for item in held if isinstance(item, HeldStream)]
+        assert len(admitted) == 8
+        for refused in held:
+            if not isinstance(refused, HeldStream):
+                assert_refused(refused, 429)
+        assert (await small_pool.stats())["streams"] == 8
+        # The hog's own short calls, and another user's calls and streams, go on.
+        await short_calls_are_fast(http, small_pool, "u1-hog", 4)
+        await short_calls_are_fast(http, small_pool, "u2-other", 32)
+        theirs = await hold_stream(http, url, "u2-other")
+        assert isinstance(theirs, HeldStream)
+        await release([theirs])
+    finally:
+        await release(held)
+
+
+async def test_streams_may_hold_at_most_three_quarters_of_the_pool(
+    small_pool: ProxyProcess, http: httpx.AsyncClient
+) -> None:
+    url = f"{small_pool.url}/api/sse/{marker()}"
+    # Three users with two full sessions each: 48 streams, the process's cap.
+    sessions = [f"u{user}-s{index}-{marker()}" for user in (11, 12, 13) for index in (1, 2)]
+    held: list[HeldStream | httpx.Response] = []
+    try:
+        for session in sessions:
+            held += await asyncio.gather(*(hold_stream(http, url, session) for _ in range(8)))
+        assert all(isinstance(item, HeldStream) for item in held)
+        assert (await small_pool.stats())["streams"] == SMALL_STREAM_CAP
+        # Anyone's next stream is refused: 503, the process is full (not the caller's fault).
+        assert_refused(await hold_stream(http, url, f"u14-{marker()}"), 503)
+        # The last quarter of the pool serves short calls: 16 at once, none waiting for a connection.
+        await short_calls_are_fast(http, small_pool, f"u15-{marker()}", SMALL_POOL - SMALL_STREAM_CAP)
+        # Ending one session's streams frees its slots for others.
+        assert await small_pool.close_session(sessions[0]) == 8
+        deadline = time.monotonic() + 3
+        while True:
+            again = await hold_stream(http, url, f"u14-{marker()}")
+            if isinstance(again, HeldStream):
+                held.append(again)
+                break
+            assert_refused(again, 503)
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+    finally:
+        await release(held)
 
 
 # --- the core failing ---------------------------------------------------------------------------------

@@ -202,3 +202,68 @@ async def test_database_holds_no_plaintext_token_or_session_id(
     assert pair.access_token.encode() not in blob
     assert pair.refresh_token.encode() not in blob
     assert sid not in blob and sid.hex().encode() not in blob
+
+
+async def test_save_tokens_writes_only_to_a_live_session(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    id_hash, _ = await create(store, now)
+    fresh = tokens(now)
+    saved = await store.save_tokens(id_hash, fresh, now)
+    assert saved is not None and saved.tokens is not None
+    assert saved.tokens.refresh_token == fresh.refresh_token
+    await store.end(id_hash, "logout", now)
+    # Tokens for a session that has ended are refused (the caller revokes them instead).
+    assert await store.save_tokens(id_hash, tokens(now), now) is None
+    after = await store.get(id_hash)
+    assert after is not None and after.tokens is not None
+    assert after.tokens.refresh_token == fresh.refresh_token
+    assert await store.save_tokens(hash_session_id(b"y" * 32), tokens(now), now) is None
+
+
+async def test_pending_revocations_are_claimed_once_retried_and_given_up(
+    backend: str, database: Database, store: SessionStore
+) -> None:
+    now = datetime.now(UTC)
+    refresh = [f"lkr_{secrets.token_hex(20)}" for _ in range(3)]
+    ids = await store.add_revocations(refresh, now, now + timedelta(seconds=1))
+    assert len(set(ids)) == 3
+    assert await store.next_revocation_at() == now + timedelta(seconds=1)
+
+    def retry_at(attempts: int) -> datetime:
+        return now + timedelta(seconds=10 * attempts)
+
+    # Nothing is due before its time; then each is taken by one claimer, decrypted, and moved on.
+    assert await store.claim_revocations(now, retry_at, now - timedelta(days=2), 10) == ([], 0)
+    later = now + timedelta(seconds=2)
+    taken, dropped = await store.claim_revocations(later, retry_at, now - timedelta(days=2), 10)
+    assert dropped == 0
+    assert sorted(item.refresh_token or "" for item in taken) == sorted(refresh)
+    assert {item.attempts for item in taken} == {1}
+    assert await store.claim_revocations(later, retry_at, now - timedelta(days=2), 10) == ([], 0)
+    await store.revocations_done([ids[0]])
+    assert await store.next_revocation_at() == now + timedelta(seconds=10)
+
+    # A store whose ring lost the key sees the entries but cannot open them.
+    foreign = SqlSessionStore(database, ring("other"))
+    taken, _ = await foreign.claim_revocations(
+        now + timedelta(seconds=11), retry_at, now - timedelta(days=2), 10
+    )
+    assert len(taken) == 2 and all(item.refresh_token is None for item in taken)
+
+    # Entries older than the give-up point are dropped.
+    taken, dropped = await store.claim_revocations(later, retry_at, now + timedelta(seconds=1), 10)
+    assert (taken, dropped) == ([], 2)
+    assert await store.next_revocation_at() is None
+
+    # Pending tokens are encrypted at rest like the sessions'.
+    await store.add_revocations(refresh, now, now)
+    if backend == "sqlite":
+        path = sqlite_path(database.url)
+        assert path is not None
+        blob = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    else:
+        from sqlalchemy import text
+
+        async with database.read() as session:
+            blob = repr((await session.execute(text("SELECT * FROM bff_revocations"))).all()).encode()
+    assert not any(token.encode() in blob for token in refresh)

@@ -99,13 +99,16 @@ class CoreClient:
         return await self._grant({"grant_type": "refresh_token", "refresh_token": refresh_token}, None)
 
     async def revoke(self, refresh_token: str) -> None:
-        """Revoke a refresh token's chain (RFC 7009); the core answers 200 whatever the token was."""
-        await self._call(
+        """Revoke a refresh token's chain (RFC 7009). The core answers 200 whatever the token was, so
+        anything else (429, 503, a refused client) is GrantRefused: the chain may still be alive."""
+        status, body, headers = await self._call(
             "POST",
             "/v1/oauth/revoke",
             data={"token": refresh_token, "token_type_hint": "refresh_token"},
             headers={"Authorization": self._secret_header},
         )
+        if status != 200:
+            raise GrantRefused(status, str(body.get("error", "")), headers.get("Retry-After"))
 
     async def me(self, access_token: str) -> dict[str, Any]:
         status, body, _ = await self._call(

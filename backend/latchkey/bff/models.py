@@ -45,3 +45,18 @@ class SessionRow(Base):
     ip: Mapped[str] = mapped_column(String(64), default="")
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class RevocationRow(Base):
+    """A refresh token whose chain must still be revoked at the core: written before the first attempt
+    and deleted once the core confirms, so a failed attempt is retried (with backoff, by any instance,
+    also after a restart). Encrypted like a session's tokens, bound to the row's random id."""
+
+    __tablename__ = "bff_revocations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, bound into the encryption
+    key_id: Mapped[str] = mapped_column(String(16))
+    token_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)  # also a lease while one is under way

@@ -14,6 +14,7 @@ fields, a few byte scans of its target, and the aiohttp call. No regex, no datab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
 import secrets
@@ -37,6 +38,7 @@ from litestar.types import (
 from yarl import URL
 
 from latchkey.asgi import send_problem
+from latchkey.bff.forwarded import ClientAddress
 from latchkey.problems import ProblemError
 from latchkey.settings import BffSettings
 
@@ -141,6 +143,8 @@ _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"}
 # message; larger or unframed ones stream with a disconnect watcher.
 _SMALL_BODY = 64 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
+# What a refused stream is told: streams are long-lived, so a slot seldom frees within a second.
+STREAM_RETRY_AFTER = b"5"
 
 
 class Grant(Protocol):
@@ -152,6 +156,11 @@ class Grant(Protocol):
     @property
     def session_key(self) -> str:
         """A stable id of the session (its open streams are tracked under it)."""
+        ...
+
+    @property
+    def user_id(self) -> int:
+        """The session's user (streams are also capped per user)."""
         ...
 
 
@@ -171,36 +180,112 @@ class SessionGate(Protocol[GrantT]):
         ...
 
 
-class StreamRegistry:
-    """The response streams open in this process, by session, so ending a session ends its streams."""
+class TooManyStreams(Exception):
+    """A streaming answer refused by a cap: `limit` is `session`, `user` or `process`."""
 
-    def __init__(self) -> None:
-        self._open: dict[str, set[anyio.CancelScope]] = {}
+    def __init__(self, limit: str) -> None:
+        self.limit = limit
+        super().__init__(f"too many open streams for this {limit}")
+
+
+class StreamSlot:
+    """One admitted response stream; leaving its `with` block frees the slot."""
+
+    __slots__ = ("_registry", "released", "scope", "session_key", "user_id")
+
+    def __init__(self, registry: StreamRegistry, session_key: str, user_id: object) -> None:
+        self._registry = registry
+        self.session_key = session_key
+        self.user_id = user_id
+        self.scope = anyio.CancelScope()
+        self.released = False
+
+    def __enter__(self) -> anyio.CancelScope:
+        return self.scope
+
+    def __exit__(self, *_: object) -> None:
+        self._registry.release(self)
+
+
+class StreamRegistry:
+    """The response streams open in this process, by session and by user, so ending a session ends its
+    streams, and one session or user cannot hold the upstream pool: at most `per_session` streams per
+    session, `per_user` per user and `total` in the process (None: no limit)."""
+
+    def __init__(
+        self, *, per_session: int | None = None, per_user: int | None = None, total: int | None = None
+    ) -> None:
+        self._open: dict[str, set[StreamSlot]] = {}
+        self._users: dict[object, int] = {}
+        self._total = 0
+        self.per_session = per_session
+        self.per_user = per_user
+        self.total = total
+
+    def limit(
+        self, *, per_session: int | None = None, per_user: int | None = None, total: int | None = None
+    ) -> None:
+        """Set the caps (the proxy does, from its settings and its upstream pool)."""
+        self.per_session, self.per_user, self.total = per_session, per_user, total
+
+    def reserve(self, session_key: str, user_id: object = None) -> StreamSlot:
+        """Admit one more stream of that session (and user) at once, or raise TooManyStreams. The caller
+        enters the returned slot's `with` block at once and runs its pump inside the yielded scope."""
+        slots = self._open.get(session_key)
+        if self.per_session is not None and slots is not None and len(slots) >= self.per_session:
+            raise TooManyStreams("session")
+        if self.per_user is not None and user_id is not None and self._users.get(user_id, 0) >= self.per_user:
+            raise TooManyStreams("user")
+        if self.total is not None and self._total >= self.total:
+            raise TooManyStreams("process")
+        slot = StreamSlot(self, session_key, user_id)
+        if slots is None:
+            slots = self._open[session_key] = set()
+        slots.add(slot)
+        if user_id is not None:
+            self._users[user_id] = self._users.get(user_id, 0) + 1
+        self._total += 1
+        return slot
+
+    def release(self, slot: StreamSlot) -> None:
+        """Free an admitted slot (once; later calls do nothing)."""
+        if slot.released:
+            return
+        slot.released = True
+        slots = self._open.get(slot.session_key)
+        if slots is not None:
+            slots.discard(slot)
+            if not slots:
+                del self._open[slot.session_key]
+        if slot.user_id is not None:
+            left = self._users.get(slot.user_id, 0) - 1
+            if left > 0:
+                self._users[slot.user_id] = left
+            else:
+                self._users.pop(slot.user_id, None)
+        self._total -= 1
 
     @contextmanager
-    def track(self, session_key: str) -> Iterator[anyio.CancelScope]:
-        """Register an open response stream; the caller enters the yielded scope around its pump."""
-        scope = anyio.CancelScope()
-        scopes = self._open.setdefault(session_key, set())
-        scopes.add(scope)
-        try:
+    def track(self, session_key: str, user_id: object = None) -> Iterator[anyio.CancelScope]:
+        """`reserve` and enter in one step (raises TooManyStreams before registering anything)."""
+        with self.reserve(session_key, user_id) as scope:
             yield scope
-        finally:
-            scopes.discard(scope)
-            if not scopes and self._open.get(session_key) is scopes:
-                del self._open[session_key]
 
     def close_session(self, session_key: str) -> int:
-        """Cancel every stream of that session in this process; returns how many there were."""
-        scopes = self._open.pop(session_key, None)
-        if not scopes:
+        """Cancel every stream of that session in this process; returns how many there were. Their
+        slots are freed as their pumps stop."""
+        slots = self._open.get(session_key)
+        if not slots:
             return 0
-        for scope in scopes:
-            scope.cancel()
-        return len(scopes)
+        for slot in slots:
+            slot.scope.cancel()
+        return len(slots)
+
+    def user_streams(self, user_id: object) -> int:
+        return self._users.get(user_id, 0)
 
     def __len__(self) -> int:
-        return sum(len(scopes) for scopes in self._open.values())
+        return self._total
 
 
 def checked_path(raw: bytes) -> str | None:
@@ -240,6 +325,12 @@ def _connection_pool_size() -> int:
     if soft == resource.RLIM_INFINITY:
         return 4096
     return max(32, min(4096, soft // 2 - 64))
+
+
+def stream_cap(pool_size: int) -> int:
+    """Streams one process may hold at once: 3/4 of its upstream pool, so the last quarter always serves
+    short calls (a stream holds its upstream connection for as long as it runs)."""
+    return max(1, pool_size * 3 // 4)
 
 
 class _UploadAborted(Exception):
@@ -317,12 +408,21 @@ class ApiProxy:
         self._core_path = core_path.encode() + b"/" if core_path else None
         self._timeout = settings.upstream_timeout
         self._max_body = settings.max_body_bytes
+        self._client_address = ClientAddress(settings.trusted_proxies)
         self._client: aiohttp.ClientSession | None = None
+        self._pool_size = _connection_pool_size()
+        # Streams (SSE, downloads) hold an upstream connection for as long as they run: capped per
+        # session, per user, and to 3/4 of the pool in the process, so short calls always find one.
+        streams.limit(
+            per_session=settings.max_streams_per_session,
+            per_user=settings.max_streams_per_user,
+            total=stream_cap(self._pool_size),
+        )
 
     async def startup(self) -> None:
         """Open the pooled upstream client (call from the app's lifespan, in the serving loop)."""
         connector = aiohttp.TCPConnector(
-            limit=_connection_pool_size(),
+            limit=self._pool_size,
             # Shorter than uvicorn's 5 s keep-alive on the core, so a pooled connection is dropped here
             # before the core closes it under a request.
             keepalive_timeout=4.0,
@@ -424,9 +524,9 @@ class ApiProxy:
 
         forwarded[0] = ("authorization", "Bearer " + grant.access_token)
         # Overwritten, never appended: the core trusts these from the BFF.
-        client = http.get("client")
+        client = self._client_address(http)
         if client:
-            forwarded.append(("x-forwarded-for", client[0]))
+            forwarded.append(("x-forwarded-for", client))
         forwarded.append(("x-forwarded-proto", http.get("scheme", "http")))
         if host is not None:
             try:  # noqa: SIM105
@@ -464,17 +564,29 @@ class ApiProxy:
                         return
                     response, body = opened
 
-            await send(
-                HTTPResponseStartEvent(
-                    type="http.response.start",
-                    status=response.status,
-                    headers=self._response_headers(response, request_id),
+            slot: StreamSlot | None = None
+            if body is None:
+                # This answer streams and holds its upstream connection until it ends: admit it first.
+                try:
+                    slot = self._streams.reserve(grant.session_key, grant.user_id)
+                except TooManyStreams as refused:
+                    response.close()
+                    await _send_too_many_streams(send, refused, answer_headers)
+                    return
+            with slot if slot is not None else contextlib.nullcontext():
+                await send(
+                    HTTPResponseStartEvent(
+                        type="http.response.start",
+                        status=response.status,
+                        headers=self._response_headers(response, request_id),
+                    )
                 )
-            )
-            if body is not None:
-                await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
-                return
-            await self._stream(response, receive, send, grant.session_key, upload is None or upload.finished)
+                if body is not None or slot is None:
+                    await send(
+                        HTTPResponseBodyEvent(type="http.response.body", body=body or b"", more_body=False)
+                    )
+                    return
+                await self._stream(response, receive, send, slot.scope, upload is None or upload.finished)
         finally:
             response.close()
 
@@ -594,29 +706,32 @@ class ApiProxy:
         return value
 
     async def _stream(
-        self, response: aiohttp.ClientResponse, receive: Receive, send: Send, session_key: str, watch: bool
+        self,
+        response: aiohttp.ClientResponse,
+        receive: Receive,
+        send: Send,
+        stream: anyio.CancelScope,
+        watch: bool,
     ) -> None:
-        """Pump the body chunk by chunk until it ends, the browser leaves or the session is closed."""
+        """Pump the body chunk by chunk until it ends, the browser leaves or the session is closed
+        (`stream` is the admitted slot's scope, which `StreamRegistry.close_session` cancels)."""
         complete = gone = False
-        with self._streams.track(session_key) as stream:
-            # The browser's side of the request is drained unless an early answer cut the upload short;
-            # only then is `receive` free for the watcher.
-            watcher = asyncio.ensure_future(_watch_disconnect(receive, stream)) if watch else None
-            try:
-                with stream:
-                    async for chunk in response.content.iter_any():
-                        await send(
-                            HTTPResponseBodyEvent(type="http.response.body", body=chunk, more_body=True)
-                        )
-                    complete = True
-            except (aiohttp.ClientError, OSError) as exc:
-                log.warning(
-                    "core response to %s broke off: %s: %s", response.url.raw_path, type(exc).__name__, exc
-                )
-            finally:
-                if watcher is not None:
-                    gone = watcher.done() and not watcher.cancelled()
-                    watcher.cancel()
+        # The browser's side of the request is drained unless an early answer cut the upload short;
+        # only then is `receive` free for the watcher.
+        watcher = asyncio.ensure_future(_watch_disconnect(receive, stream)) if watch else None
+        try:
+            with stream:
+                async for chunk in response.content.iter_any():
+                    await send(HTTPResponseBodyEvent(type="http.response.body", body=chunk, more_body=True))
+                complete = True
+        except (aiohttp.ClientError, OSError) as exc:
+            log.warning(
+                "core response to %s broke off: %s: %s", response.url.raw_path, type(exc).__name__, exc
+            )
+        finally:
+            if watcher is not None:
+                gone = watcher.done() and not watcher.cancelled()
+                watcher.cancel()
         if gone:
             return
         # A session closed under an unframed stream (SSE) ends it cleanly: the browser sees the end. A
@@ -624,6 +739,16 @@ class ApiProxy:
         # the connection rather than pass a truncated body for a whole one.
         if complete or (stream.cancelled_caught and response.content_length is None):
             await send(HTTPResponseBodyEvent(type="http.response.body", body=b"", more_body=False))
+
+
+async def _send_too_many_streams(
+    send: Send, refused: TooManyStreams, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """429 when the session or the user holds too many streams; 503 when the whole process does."""
+    status = 503 if refused.limit == "process" else 429
+    detail = f"too many open streams for this {refused.limit}; close one or retry later"
+    retry = (b"retry-after", STREAM_RETRY_AFTER)
+    await send_problem(send, status, "too_many_streams", detail, [*headers, retry])
 
 
 async def _send_problem_error(send: Send, exc: ProblemError, headers: list[tuple[bytes, bytes]]) -> None:

@@ -9,6 +9,7 @@ from litestar import Request, Response, Router, delete, get, post
 from litestar.datastructures import State
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from latchkey.bff.forwarded import ClientAddress
 from latchkey.bff.schemas import (
     ActiveSession,
     LoginRequest,
@@ -32,8 +33,31 @@ def manager_of(request: Request[Any, Any, State]) -> SessionManager:
 
 
 def peer_ip(request: Request[Any, Any, Any]) -> str:
-    """The browser's address as this process sees it (the BFF trusts no forwarding header)."""
-    return request.client.host if request.client else ""
+    """The browser's address: the peer, or the client behind LATCHKEY_TRUSTED_PROXIES (bff/forwarded.py)."""
+    client_address: ClientAddress = request.app.state.client_address
+    return client_address(request.scope)
+
+
+def cookie_session(manager: SessionManager, request: Request[Any, Any, State]) -> str | None:
+    """The id hash named by a valid cookie, or None (no cookie, or one that does not unseal)."""
+    try:
+        return manager.session_hash(request.scope["headers"])
+    except ProblemError:
+        return None
+
+
+def clear_site_data(manager: SessionManager) -> str:
+    """SPEC §10: a logout also clears the browser's cache and storage for this origin, and its cookies
+    unless the cookie lives on a shared parent domain (clearing would log the user out of its other
+    sites). The SPA keeps nothing in storage it would miss; BroadcastChannel is not storage."""
+    if manager.settings.cookie_domain is None:
+        return '"cache", "storage", "cookies"'
+    return '"cache", "storage"'
+
+
+def cleared(manager: SessionManager) -> dict[str, str]:
+    """The headers of every answer that ends the browser's session by the user's hand."""
+    return {"Set-Cookie": manager.cookies.clear_header(), "Clear-Site-Data": clear_site_data(manager)}
 
 
 def session_body(manager: SessionManager, record: SessionRecord) -> SessionOut:
@@ -73,14 +97,11 @@ async def login(request: Request[Any, Any, State], data: LoginRequest) -> Respon
         raise ProblemError(401, "invalid_credentials", "the email or password is wrong")
     manager = manager_of(request)
     user_agent = request.headers.get("user-agent", "")
-    record, cookie = await manager.login(data.username, data.password, peer_ip(request), user_agent)
-    try:
-        # A login from a browser that still holds a session replaces it, so nothing lingers behind.
-        old = manager.session_hash(request.scope["headers"])
-        if old != record.id_hash:
-            await manager.end(old, "replaced")
-    except ProblemError:
-        pass
+    # A login from a browser that still holds a session replaces it, so nothing lingers behind.
+    previous = cookie_session(manager, request)
+    record, cookie = await manager.login(
+        data.username, data.password, peer_ip(request), user_agent, previous=previous
+    )
     now = record.created_at.timestamp()
     return Response(
         session_body(manager, record),
@@ -111,19 +132,10 @@ async def reauthenticate(request: Request[Any, Any, State], data: Reauthenticate
 async def logout(request: Request[Any, Any, State], everywhere: bool = False) -> Response[None]:
     """End this session (or all of the user's with `?everywhere=true`); 204 even without a session."""
     manager = manager_of(request)
-    try:
-        id_hash = manager.session_hash(request.scope["headers"])
-    except ProblemError:
-        id_hash = None
-    if id_hash is not None:
-        record = await manager.store.get(id_hash)
-        if record is not None and everywhere:
-            await manager.end_all(record.user_id, "logout_everywhere")
-        elif record is not None:
-            await manager.end(id_hash, "logout")
-    return Response(
-        None, status_code=HTTP_204_NO_CONTENT, headers={"Set-Cookie": manager.cookies.clear_header()}
-    )
+    # Only a live session's cookie ends anything: an ended, expired or idle session's cannot end the
+    # user's other sessions.
+    await manager.logout(cookie_session(manager, request), everywhere)
+    return Response(None, status_code=HTTP_204_NO_CONTENT, headers=cleared(manager))
 
 
 @get("/sessions")
@@ -153,7 +165,9 @@ async def end_session(request: Request[Any, Any, State], session_id: str) -> Res
     if target is None or target.user_id != record.user_id or target.ended_at is not None:
         raise ProblemError(404, "not_found", "no such session")
     await manager.end(target.id_hash, "ended")
-    headers = {"Set-Cookie": manager.cookies.clear_header()} if target.id_hash == record.id_hash else {}
+    # Ending the current session is a logout: clear the cookie and the site's data. Ending another
+    # session leaves this browser's alone.
+    headers = cleared(manager) if target.id_hash == record.id_hash else {}
     return Response(None, status_code=HTTP_204_NO_CONTENT, headers=headers)
 
 

@@ -45,6 +45,16 @@ CACHE_SIZE = 10_000
 REFRESH_LEASE = timedelta(seconds=15)
 REFRESH_WAIT = 5.0
 LOGIN_CONCURRENCY = 32
+# A chain whose revocation failed is retried after 1, 2, 4 … seconds, at most a minute apart, and given up
+# after two days (twice the core's default chain lifetime, so it has died at the core by then anyway).
+REVOKE_MAX_DELAY = timedelta(seconds=60)
+REVOKE_GIVE_UP = timedelta(days=2)
+
+
+def _revoke_backoff(attempts: int) -> timedelta:
+    """The wait before the next attempt, after `attempts` failed ones (the first comes at once)."""
+    return min(REVOKE_MAX_DELAY, timedelta(seconds=2 ** max(0, attempts - 1)))
+
 
 # Why a session ended → the code a fetch() sees afterwards.
 END_CODES = {"idle": "session_idle_expired", "expired": "session_expired"}
@@ -64,6 +74,7 @@ class Grant:
 
     access_token: str
     session_key: str
+    user_id: int
 
 
 @dataclass(slots=True)
@@ -111,7 +122,8 @@ class SessionManager:
         self._voided: set[asyncio.Future[_Cached]] = set()
         # Counts `forget` calls, for `load`: a read that began before an end here does not cache.
         self._forgets = 0
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
+        self._revoker: asyncio.Future[None] | None = None
         self._logins = 0
 
     # --- the cookie ---------------------------------------------------------------------------------
@@ -184,7 +196,7 @@ class SessionManager:
         last_seen = max(record.last_seen_at.timestamp(), cached.last_seen if cached else 0.0)
         entry = _Cached(
             record=record,
-            grant=Grant(record.tokens.access_token, record.id_hash),
+            grant=Grant(record.tokens.access_token, record.id_hash, record.user_id),
             checked_at=time.monotonic(),
             last_seen=last_seen,
             last_written=record.last_seen_at.timestamp(),
@@ -223,7 +235,7 @@ class SessionManager:
             self._spawn(self.store.touch(id_hash, datetime.fromtimestamp(now, UTC)))
         if now >= entry.refresh_due:
             record = await self.refresh(id_hash, entry.grant.access_token)
-            return Grant(record.tokens.access_token if record.tokens else "", id_hash)
+            return Grant(record.tokens.access_token if record.tokens else "", id_hash, record.user_id)
         return entry.grant
 
     async def _reload(self, id_hash: str, now: float, stale: _Cached | None) -> _Cached:
@@ -257,7 +269,7 @@ class SessionManager:
     async def after_upstream_401(self, grant: Grant) -> Grant:
         record = await self.refresh(grant.session_key, grant.access_token)
         assert record.tokens is not None
-        return Grant(record.tokens.access_token, grant.session_key)
+        return Grant(record.tokens.access_token, grant.session_key, grant.user_id)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -307,17 +319,22 @@ class SessionManager:
         except CoreUnavailable as exc:
             await self.store.release_claim(record.id_hash)
             raise _unavailable(exc) from None
-        await self.store.save_tokens(record.id_hash, tokens, utcnow())
-        refreshed = replace(record, tokens=tokens, version=record.version + 2)
+        refreshed = await self.store.save_tokens(record.id_hash, tokens, utcnow())
+        if refreshed is None:
+            # The session ended while the core refreshed: its new tokens must not outlive it.
+            await self.revoke([tokens.refresh_token])
+            raise await self._ended_problem(record.id_hash)
         self._remember(refreshed, time.time())
         return refreshed
 
     # --- login, re-authentication -------------------------------------------------------------------
 
     async def login(
-        self, username: str, password: str, ip: str, user_agent: str
+        self, username: str, password: str, ip: str, user_agent: str, previous: str | None = None
     ) -> tuple[SessionRecord, str]:
-        """Password grant at the core, then a new session with a new id (no fixation): (record, cookie)."""
+        """Password grant at the core, then a new session with a new id (no fixation): (record, cookie).
+        The browser's `previous` session (its id hash) ends, and so do the user's oldest sessions beyond
+        LATCHKEY_MAX_SESSIONS_PER_USER."""
         if self._logins >= LOGIN_CONCURRENCY:
             raise ProblemError(
                 503, "service_unavailable", "too many sign-ins at once", headers={"Retry-After": "1"}
@@ -345,7 +362,21 @@ class SessionManager:
             user_agent=user_agent,
             ip=ip,
         )
+        if previous is not None and previous != record.id_hash:
+            # A login from a browser that still holds a session replaces it, so nothing lingers behind.
+            await self.end(previous, "replaced")
+        await self._evict_beyond_cap(record)
         return record, self.seal_cookie(sid, expires_at)
+
+    async def _evict_beyond_cap(self, record: SessionRecord) -> None:
+        """End the user's oldest live sessions beyond the cap, keeping the one just made."""
+        cap = self.settings.max_sessions_per_user
+        active = await self.store.list_active(record.user_id, utcnow(), self.idle)
+        others = [item for item in active if item.id_hash != record.id_hash]  # newest first
+        evicted = others[max(0, cap - 1) :]
+        if evicted:
+            log.info("login of user %s ends %d older session(s) beyond the cap", record.user_id, len(evicted))
+            await asyncio.gather(*(self.end(item.id_hash, "evicted") for item in evicted))
 
     async def _password_grant(self, username: str, password: str, ip: str) -> Tokens:
         try:
@@ -361,10 +392,20 @@ class SessionManager:
         """A fresh password grant for the session's user: same session id, new tokens and auth_time."""
         tokens = await self._password_grant(str(record.user["email"]), password, ip)
         old = record.tokens
-        await self.store.save_tokens(record.id_hash, tokens, utcnow())
+        saved = await self.store.save_tokens(record.id_hash, tokens, utcnow())
         self._cache.pop(record.id_hash, None)
+        if saved is None:
+            # The session ended (a logout) during the password grant: the new chain dies at once.
+            await self.revoke([tokens.refresh_token])
+            raise await self._ended_problem(record.id_hash)
         if old is not None:
-            self._spawn(self._revoke(old.refresh_token))
+            self._spawn(self.revoke([old.refresh_token]))
+
+    async def _ended_problem(self, id_hash: str) -> ProblemError:
+        self.forget(id_hash)
+        ended = await self.store.get(id_hash)
+        reason = ended.end_reason if ended is not None else None
+        return ProblemError(401, end_code(reason), "the session has ended; sign in again")
 
     # --- ending sessions ----------------------------------------------------------------------------
 
@@ -373,22 +414,114 @@ class SessionManager:
         ended = await self.store.end(id_hash, reason, utcnow())
         self.forget(id_hash)
         if ended is not None and ended.tokens is not None and revoke:
-            await self._revoke(ended.tokens.refresh_token)
+            await self.revoke([ended.tokens.refresh_token])
         return ended is not None
 
     async def end_all(self, user_id: int, reason: str) -> int:
         ended = await self.store.end_all(user_id, reason, utcnow())
         for record in ended:
             self.forget(record.id_hash)
-        await asyncio.gather(*(self._revoke(r.tokens.refresh_token) for r in ended if r.tokens is not None))
+        await self.revoke([r.tokens.refresh_token for r in ended if r.tokens is not None])
         return len(ended)
 
-    async def _revoke(self, refresh_token: str) -> None:
+    async def logout(self, id_hash: str | None, everywhere: bool) -> None:
+        """`/bff/logout`: only a live session's cookie ends anything; an ended, expired or idle
+        session's cookie cannot end the user's other sessions (`everywhere`)."""
+        if id_hash is None:
+            return
+        try:
+            record = await self._check(await self.store.get(id_hash), time.time())
+        except ProblemError:
+            self.forget(id_hash)  # ended (or just ended by the check): nothing more to do here
+            return
+        if everywhere:
+            await self.end_all(record.user_id, "logout_everywhere")
+        else:
+            await self.end(id_hash, "logout")
+
+    # --- revoking chains at the core ------------------------------------------------------------------
+
+    async def revoke(self, refresh_tokens: list[str]) -> None:
+        """Revoke chains at the core now; any attempt that fails stays recorded in the store and is
+        retried with backoff (by this process at once, by the sweeper of any instance after a restart)."""
+        if not refresh_tokens:
+            return
+        now = utcnow()
+        try:
+            ids = await self.store.add_revocations(refresh_tokens, now, now + _revoke_backoff(0))
+        except Exception:
+            log.warning("could not record pending revocations; trying them once", exc_info=True)
+            ids = []
+        results = await asyncio.gather(*(self._revoke_one(token) for token in refresh_tokens))
+        done = [ref for ref, ok in zip(ids, results, strict=False) if ok]
+        if done:
+            try:
+                await self.store.revocations_done(done)
+            except Exception:
+                log.warning("could not clear confirmed revocations; they will be sent again", exc_info=True)
+        if not all(results):
+            self._kick_revoker()
+
+    async def _revoke_one(self, refresh_token: str, attempt: int = 1) -> bool:
         try:
             await self.core.revoke(refresh_token)
-        except CoreUnavailable:
-            # The session is already over here; its chain then dies with its refresh TTL at the latest.
-            log.warning("could not revoke an ended session's refresh token at the core")
+        except (CoreUnavailable, GrantRefused) as failed:
+            # Never the token: only why, and that it will be retried.
+            why = f"answered {failed.status}" if isinstance(failed, GrantRefused) else str(failed)
+            log.warning(
+                "revoking a refresh chain at the core failed (attempt %d: %s); retrying", attempt, why
+            )
+            return False
+        return True
+
+    async def retry_revocations(self) -> datetime | None:
+        """Retry the revocations that are due; returns when the next one is due (None: none left)."""
+        now = utcnow()
+        due = await self.store.next_revocation_at()  # a read: nothing is written while nothing is due
+        if due is None or due > now:
+            return due
+        while True:
+            taken, dropped = await self.store.claim_revocations(
+                now, lambda attempts: utcnow() + _revoke_backoff(attempts), now - REVOKE_GIVE_UP, 50
+            )
+            if dropped:
+                log.error(
+                    "gave up revoking %d refresh chain(s) at the core after %s", dropped, REVOKE_GIVE_UP
+                )
+            if not taken:
+                break
+            unreadable = [item.id for item in taken if item.refresh_token is None]
+            if unreadable:
+                log.error("dropping %d pending revocation(s) no cookie key opens", len(unreadable))
+            pending = [item for item in taken if item.refresh_token is not None]
+            results = await asyncio.gather(
+                *(self._revoke_one(item.refresh_token or "", item.attempts + 1) for item in pending)
+            )
+            await self.store.revocations_done(
+                unreadable + [item.id for item, ok in zip(pending, results, strict=True) if ok]
+            )
+            if len(taken) < 50:
+                break
+        return await self.store.next_revocation_at()
+
+    def _kick_revoker(self) -> None:
+        """Run the retry loop in this process unless it runs already."""
+        if self._revoker is None or self._revoker.done():
+            self._revoker = asyncio.ensure_future(self._run_revoker())
+            self._background.add(self._revoker)
+            self._revoker.add_done_callback(self._background.discard)
+
+    async def _run_revoker(self) -> None:
+        while True:
+            try:
+                due = await self.retry_revocations()
+            except Exception:
+                log.warning("retrying revocations failed; trying again later", exc_info=True)
+                due = utcnow() + REVOKE_MAX_DELAY
+            if due is None:
+                return
+            delay = (due - utcnow()).total_seconds()
+            await asyncio.sleep(min(REVOKE_MAX_DELAY.total_seconds(), max(0.05, delay)))
 
     async def sweep(self) -> int:
         """End (and revoke) sessions whose absolute or idle end passed without a request."""
@@ -401,10 +534,13 @@ class SessionManager:
             reason = "expired" if now >= record.expires_at else "idle"
             count += await self.end(id_hash, reason)
         await self.store.purge(now - timedelta(seconds=self.settings.session_max_age))
+        # Revocations left by a failed attempt here or on another instance, or before a restart.
+        self._kick_revoker()
         return count
 
     async def run_sweeper(self) -> None:
         interval = max(0.5, min(30.0, self.idle / 2))
+        self._kick_revoker()  # what a previous run of this process (or another instance) left pending
         while True:
             await asyncio.sleep(interval)
             try:

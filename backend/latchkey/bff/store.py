@@ -12,15 +12,16 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
-from latchkey.bff.models import SessionRow
+from latchkey.bff.models import RevocationRow, SessionRow
 from latchkey.db import Database
 from latchkey.sealing import KeyRing
 
@@ -59,6 +60,16 @@ class SessionRecord:
     end_reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class PendingRevocation:
+    """A refresh token still to be revoked at the core; `refresh_token` is None when no key opens it."""
+
+    id: str
+    refresh_token: str | None
+    attempts: int
+    created_at: datetime
+
+
 class SessionStore(Protocol):
     """What the BFF needs from a session store; every implementation runs the same contract tests."""
 
@@ -90,13 +101,32 @@ class SessionStore(Protocol):
 
     async def save_tokens(
         self, id_hash: str, tokens: Tokens, now: datetime, user: dict[str, Any] | None = None
-    ) -> None: ...
+    ) -> SessionRecord | None:
+        """Store new tokens on a live session; None (nothing written) when it has ended meanwhile."""
+        ...
 
     async def release_claim(self, id_hash: str) -> None: ...
 
     async def overdue(self, now: datetime, idle_timeout: int, limit: int) -> list[str]: ...
 
     async def purge(self, before: datetime) -> int: ...
+
+    async def add_revocations(
+        self, refresh_tokens: list[str], now: datetime, retry_at: datetime
+    ) -> list[str]:
+        """Record chains to revoke (before the first attempt); returns their ids."""
+        ...
+
+    async def revocations_done(self, ids: list[str]) -> None: ...
+
+    async def claim_revocations(
+        self, now: datetime, retry_at: Callable[[int], datetime], give_up_before: datetime, limit: int
+    ) -> tuple[list[PendingRevocation], int]:
+        """Take the revocations due now (each moved to `retry_at(attempts)`, so one instance tries it);
+        drops those recorded before `give_up_before`. Returns (taken, dropped count)."""
+        ...
+
+    async def next_revocation_at(self) -> datetime | None: ...
 
 
 class TokenBox:
@@ -117,6 +147,19 @@ class TokenBox:
         nonce = os.urandom(_NONCE)
         plain = json.dumps([access, refresh]).encode()
         return kid, nonce + self._aead(kid).encrypt(nonce, plain, id_hash.encode())
+
+    def seal_one(self, ref: str, token: str) -> tuple[str, bytes]:
+        """One token (a pending revocation's), bound to the reference that names it."""
+        kid = self.ring.sealing_kid
+        nonce = os.urandom(_NONCE)
+        return kid, nonce + self._aead(kid).encrypt(nonce, token.encode(), b"revocation:" + ref.encode())
+
+    def open_one(self, ref: str, kid: str, blob: bytes) -> str | None:
+        try:
+            plain = self._aead(kid).decrypt(blob[:_NONCE], blob[_NONCE:], b"revocation:" + ref.encode())
+        except (KeyError, InvalidTag, ValueError):
+            return None
+        return plain.decode()
 
     def open(self, id_hash: str, kid: str, blob: bytes) -> tuple[str, str] | None:
         try:
@@ -262,20 +305,28 @@ class SqlSessionStore:
 
     async def save_tokens(
         self, id_hash: str, tokens: Tokens, now: datetime, user: dict[str, Any] | None = None
-    ) -> None:
+    ) -> SessionRecord | None:
+        """New tokens on a live session only, in one locked read-modify-write: a session ended meanwhile
+        (or ending now, on another connection) is left alone and None returned, so the caller revokes
+        the tokens instead of parking them on a dead row."""
         kid, blob = self.box.seal(id_hash, tokens.access_token, tokens.refresh_token)
-        values: dict[str, Any] = {
-            "key_id": kid,
-            "tokens_encrypted": blob,
-            "access_issued_at": tokens.issued_at,
-            "access_expires_at": tokens.expires_at,
-            "version": SessionRow.version + 1,
-            "refresh_claimed_until": None,
-        }
-        if user is not None:
-            values["user_json"] = json.dumps(user)
         async with self.db.write() as session:
-            await session.execute(update(SessionRow).where(SessionRow.id_hash == id_hash).values(**values))
+            row = await session.scalar(
+                select(SessionRow)
+                .where(SessionRow.id_hash == id_hash, SessionRow.ended_at.is_(None))
+                .with_for_update()
+            )
+            if row is None:
+                return None
+            row.key_id = kid
+            row.tokens_encrypted = blob
+            row.access_issued_at = tokens.issued_at
+            row.access_expires_at = tokens.expires_at
+            row.version = row.version + 1
+            row.refresh_claimed_until = None
+            if user is not None:
+                row.user_json = json.dumps(user)
+            return self._record(row)
 
     async def release_claim(self, id_hash: str) -> None:
         async with self.db.write() as session:
@@ -301,8 +352,6 @@ class SqlSessionStore:
 
     async def purge(self, before: datetime) -> int:
         """Delete rows that ended (or expired) before `before`; they only served precise error codes."""
-        from sqlalchemy import delete
-
         async with self.db.write() as session:
             result = await session.execute(
                 delete(SessionRow).where(
@@ -313,6 +362,64 @@ class SqlSessionStore:
                 )
             )
             return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- pending revocations at the core ------------------------------------------------------------
+
+    async def add_revocations(
+        self, refresh_tokens: list[str], now: datetime, retry_at: datetime
+    ) -> list[str]:
+        rows = []
+        for token in refresh_tokens:
+            ref = secrets.token_hex(16)
+            kid, blob = self.box.seal_one(ref, token)
+            rows.append(
+                RevocationRow(
+                    id=ref,
+                    key_id=kid,
+                    token_encrypted=blob,
+                    created_at=now,
+                    attempts=0,
+                    next_attempt_at=retry_at,
+                )
+            )
+        if rows:
+            async with self.db.write() as session:
+                session.add_all(rows)
+        return [row.id for row in rows]
+
+    async def revocations_done(self, ids: list[str]) -> None:
+        if ids:
+            async with self.db.write() as session:
+                await session.execute(delete(RevocationRow).where(RevocationRow.id.in_(ids)))
+
+    async def claim_revocations(
+        self, now: datetime, retry_at: Callable[[int], datetime], give_up_before: datetime, limit: int
+    ) -> tuple[list[PendingRevocation], int]:
+        async with self.db.write() as session:
+            dropped = await session.execute(
+                delete(RevocationRow).where(RevocationRow.created_at < give_up_before)
+            )
+            rows = list(
+                await session.scalars(
+                    select(RevocationRow)
+                    .where(RevocationRow.next_attempt_at <= now)
+                    .order_by(RevocationRow.next_attempt_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            taken = []
+            for row in rows:
+                row.attempts += 1
+                row.next_attempt_at = retry_at(row.attempts)
+                token = self.box.open_one(row.id, row.key_id, row.token_encrypted)
+                taken.append(PendingRevocation(row.id, token, row.attempts, row.created_at))
+            return taken, int(getattr(dropped, "rowcount", 0) or 0)
+
+    async def next_revocation_at(self) -> datetime | None:
+        async with self.db.read() as session:
+            value = await session.scalar(select(func.min(RevocationRow.next_attempt_at)))
+            return value if isinstance(value, datetime) else None
 
 
 def with_tokens(record: SessionRecord, tokens: Tokens) -> SessionRecord:
