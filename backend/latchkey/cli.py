@@ -38,7 +38,7 @@ def _serve(factory: str, host: str, port: int, workers: int, limits: ServerLimit
         # the BFF: only from LATCHKEY_TRUSTED_PROXIES), never by the server for every peer.
         proxy_headers=False,
         server_header=False,
-        log_level=os.environ.get("LATCHKEY_LOG_LEVEL", "info"),
+        log_level=limits.log_level,
         timeout_graceful_shutdown=5,
         limit_concurrency=limits.max_connections,
         header_timeout=limits.header_timeout,
@@ -64,6 +64,9 @@ class ServerLimits(Protocol):
 
     @property
     def max_connections(self) -> int: ...
+
+    @property
+    def log_level(self) -> str: ...
 
 
 def cmd_core(args: argparse.Namespace) -> int:
@@ -92,13 +95,9 @@ def cmd_bff(args: argparse.Namespace) -> int:
 
 def _database_url(name: str) -> str:
     """The DB URL of one app, needing only that variable (migrating needs no keys)."""
-    variable, default = {
-        "core": ("LATCHKEY_CORE_DATABASE_URL", "sqlite+aiosqlite:///var/core.db"),
-        "bff": ("LATCHKEY_BFF_DATABASE_URL", "sqlite+aiosqlite:///var/bff.db"),
-    }[name]
-    url = os.environ.get(variable, "").strip() or default
-    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        raise SettingsError([(variable, "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")])
+    from latchkey.settings import BffSettings, CoreSettings, load_one
+
+    url: str = load_one(CoreSettings if name == "core" else BffSettings, "database_url", os.environ)
     return url
 
 
@@ -219,6 +218,13 @@ def cmd_keys_generate(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings(_: argparse.Namespace) -> int:
+    from latchkey.settings import settings_markdown
+
+    print(settings_markdown(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latchkey", description="Latchkey: core API and BFF.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -273,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     forwards.add_argument("--email", required=True)
     forwards.add_argument("--off", action="store_true", help="stop believing its X-Forwarded-For")
     forwards.set_defaults(func=cmd_users_forwards_client_ip)
+
+    settings = sub.add_parser(
+        "settings",
+        help="print every LATCHKEY_* variable with its default and meaning (Markdown)",
+        description="Print every LATCHKEY_* variable of both apps with its default and meaning, as the "
+        "Markdown table of docs/configuration.md.",
+    )
+    settings.set_defaults(func=cmd_settings)
 
     keys = sub.add_parser("keys", help="key material", description="Key material.")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")

@@ -1,5 +1,11 @@
 """Typed settings built from the environment at start-up and passed into the app factories.
 
+Every setting is declared once, as a field of `ServerSettings` (both apps), `CoreSettings` or
+`BffSettings`: its type, its default, and an `Env` annotation naming its variable, its parser and a
+one-line meaning. One generic loader (`load_settings`) reads any of them; the rules that tie several
+fields together sit beside the fields they tie (`bff_cookie_rules`). `latchkey settings` and
+`docs/configuration.md` are rendered from the same declarations (`settings_markdown`).
+
 Nothing here reads the environment at import time: `load_core_settings(os.environ)` and
 `load_bff_settings(os.environ)` are called by the CLI (in the parent process, to fail fast) and again by
 the uvicorn factory in each worker.
@@ -9,124 +15,102 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 
 Environment = Literal["production", "dev"]
-T = TypeVar("T")
+SameSite = Literal["strict", "lax", "none"]
+Problems = list[tuple[str, str]]
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 class SettingsError(Exception):
     """One or more settings are missing or invalid; `str()` is one line naming every variable involved."""
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    def __init__(self, problems: Problems) -> None:
         self.problems = problems
         names = ", ".join(dict.fromkeys(name for name, _ in problems))
         reasons = "; ".join(f"{name}: {why}" for name, why in problems)
         super().__init__(f"invalid configuration ({names}): {reasons}")
 
 
-class CoreSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Settings of the core API (`latchkey core`)."""
+@dataclass(frozen=True, slots=True)
+class Env:
+    """How a settings field is read: its variable, the parser of a non-empty value, and what it means.
 
-    env: Environment = "production"
-    """`dev` relaxes only what SPEC §3 allows."""
-    database_url: str = "sqlite+aiosqlite:///var/core.db"
-    """SQLAlchemy URL of the core DB (sqlite+aiosqlite or postgresql+asyncpg)."""
-    secret_key: bytes
-    """32-byte key encrypting client secrets at rest and keying their lookup hash."""
-    files_dir: Path = Path("var/files")
-    """Where project files are stored."""
-    access_token_ttl: int = 900
-    """Seconds an access token from /v1/oauth/token lives."""
-    refresh_token_ttl: int = 86400
-    """Seconds a refresh-token chain may live."""
-    secret_rotation_grace: int = 86400
-    """Seconds a rotated-out client secret keeps working."""
-    reauth_window: int = 900
-    """Seconds after a password grant during which sensitive actions are allowed."""
-    max_body_bytes: int = 104_857_600
-    """Largest request body accepted (413 beyond)."""
-    events_heartbeat: float = 15.0
-    """Seconds between SSE heartbeats; the token is re-checked at each."""
-    header_timeout: float = 10.0
-    """Seconds a client has to send a request's whole head (408 and closed beyond)."""
-    max_connections: int = 1000
-    """Concurrent connections and requests a server process takes (503 beyond)."""
-    max_streams_per_user: int = 16
-    """Concurrent `/v1/events` streams per user and process (429 `too_many_streams` beyond)."""
+    A field without a default is required (`missing` says how to get a value) unless `computed`, when the
+    app's rules derive it (`shown_default` then says how, for the documentation).
+    """
+
+    variable: str
+    parse: Callable[[str], Any]
+    doc: str
+    missing: str = "required"
+    computed: bool = False
+    shown_default: str | None = None
 
 
-class _Reader:
-    """Collects every problem in the environment before failing, so one line can name them all."""
+# --- parsers (each raises ValueError with the reason) -------------------------------------------------
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[tuple[str, str]] = []
 
-    def raw(self, name: str) -> str | None:
-        value = self.env.get(name)
-        if value is None or value.strip() == "":
-            return None
-        return value.strip()
-
-    def parse(self, name: str, default: T, convert: Callable[[str], T]) -> T:
-        value = self.raw(name)
-        if value is None:
-            return default
+def integer(*, minimum: int = 0, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
         try:
-            return convert(value)
-        except ValueError as exc:
-            self.problems.append((name, str(exc) or "invalid value"))
-            return default
+            number = int(value, 10)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise ValueError(f"must be {bound}")
+        return number
 
-    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
-        def convert(value: str) -> int:
-            try:
-                number = int(value, 10)
-            except ValueError:
-                raise ValueError(f"expected an integer, got {value!r}") from None
-            if number < minimum or (maximum is not None and number > maximum):
-                bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-                raise ValueError(f"must be {bound}")
-            return number
+    return parse
 
-        return self.parse(name, default, convert)
 
-    def number(self, name: str, default: float, *, minimum: float) -> float:
-        def convert(value: str) -> float:
-            try:
-                number = float(value)
-            except ValueError:
-                raise ValueError(f"expected a number, got {value!r}") from None
-            if not number >= minimum:
-                raise ValueError(f"must be >= {minimum}")
-            return number
-
-        return self.parse(name, default, convert)
-
-    def key(self, name: str) -> bytes | None:
-        value = self.raw(name)
-        if value is None:
-            self.problems.append((name, "required (generate one with `latchkey keys generate`)"))
-            return None
+def number(*, minimum: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
         try:
-            return decode_key(value)
-        except ValueError as exc:
-            self.problems.append((name, str(exc)))
-            return None
+            parsed = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if not parsed >= minimum:
+            raise ValueError(f"must be >= {minimum}")
+        return parsed
 
-    def database_url(self, name: str, default: str) -> str:
-        def convert(value: str) -> str:
-            if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-                raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-            return value
+    return parse
 
-        return self.parse(name, default, convert)
+
+def choice(*allowed: str, lower: bool = False) -> Callable[[str], Any]:
+    def parse(value: str) -> str:
+        candidate = value.lower() if lower else value
+        if candidate not in allowed:
+            raise ValueError(f"must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {value!r}")
+        return candidate
+
+    return parse
+
+
+def boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def database_url(value: str) -> str:
+    if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return value
 
 
 def decode_key(value: str) -> bytes:
@@ -147,95 +131,36 @@ def encode_key(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
 
 
-def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
-    """Build the core's settings from the environment, or raise SettingsError naming every bad variable."""
-    env = os.environ if env is None else env
-    r = _Reader(env)
-    mode = r.raw("LATCHKEY_ENV") or "production"
-    if mode not in ("production", "dev"):
-        r.problems.append(("LATCHKEY_ENV", f"must be production or dev, got {mode!r}"))
-        mode = "production"
-    secret_key = r.key("LATCHKEY_CORE_SECRET_KEY")
-    settings = CoreSettings(
-        env=mode,  # type: ignore[arg-type]
-        database_url=r.database_url("LATCHKEY_CORE_DATABASE_URL", "sqlite+aiosqlite:///var/core.db"),
-        secret_key=secret_key or b"",
-        files_dir=Path(r.raw("LATCHKEY_CORE_FILES_DIR") or "var/files"),
-        access_token_ttl=r.integer("LATCHKEY_ACCESS_TOKEN_TTL", 900, minimum=1),
-        refresh_token_ttl=r.integer("LATCHKEY_REFRESH_TOKEN_TTL", 86400, minimum=1),
-        secret_rotation_grace=r.integer("LATCHKEY_SECRET_ROTATION_GRACE", 86400, minimum=0),
-        reauth_window=r.integer("LATCHKEY_REAUTH_WINDOW", 900, minimum=0),
-        max_body_bytes=r.integer("LATCHKEY_MAX_BODY_BYTES", 104_857_600, minimum=1024),
-        events_heartbeat=r.number("LATCHKEY_EVENTS_HEARTBEAT", 15.0, minimum=0.05),
-        header_timeout=r.number("LATCHKEY_HEADER_TIMEOUT", 10.0, minimum=0.1),
-        max_connections=r.integer("LATCHKEY_MAX_CONNECTIONS", 1000, minimum=1),
-        max_streams_per_user=r.integer("LATCHKEY_MAX_STREAMS_PER_USER", 16, minimum=1),
-    )
-    if r.problems:
-        raise SettingsError(r.problems)
-    return settings
+def parse_key_ring(value: str) -> tuple[tuple[str, bytes], ...]:
+    """`kid:base64url32[,kid:base64url32…]` → ((kid, key), …); the first entry seals."""
+    ring: list[tuple[str, bytes]] = []
+    for entry in value.split(","):
+        kid, colon, encoded = entry.strip().partition(":")
+        if not colon or not kid:
+            raise ValueError("entries must be kid:base64url32")
+        if not (kid.isascii() and kid.replace("-", "").replace("_", "").isalnum() and len(kid) <= 16):
+            raise ValueError(f"key id {kid!r} must be 1-16 letters, digits, - or _")
+        if any(kid == seen for seen, _ in ring):
+            raise ValueError(f"key id {kid!r} appears twice")
+        ring.append((kid, decode_key(encoded)))
+    return tuple(ring)
 
 
-SameSite = Literal["strict", "lax", "none"]
+def client_secret(value: str) -> str:
+    if not (value.startswith("lks_") and len(value) == 53 and value[4:].isalnum()):
+        raise ValueError("must be a client secret lks_…")
+    return value
 
 
-class BffSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Settings of the BFF (`latchkey bff`)."""
-
-    env: Environment = "production"
-    """`dev` allows only `LATCHKEY_COOKIE_SECURE=false`."""
-    database_url: str = "sqlite+aiosqlite:///var/bff.db"
-    """SQLAlchemy URL of the session store."""
-    core_url: str = "http://127.0.0.1:8001"
-    """The fixed upstream: every /api call goes here and nowhere else."""
-    client_secret: str
-    """The client secret (`lks_…`) the BFF presents to the core's /v1/oauth/*."""
-    cookie_keys: tuple[tuple[str, bytes], ...]
-    """Key ring `(kid, 32-byte key)`; the first seals, all unseal."""
-    cookie_name: str
-    """Resolved name (`__Host-latchkey`, `__Secure-latchkey` or `latchkey` by default)."""
-    cookie_domain: str | None = None
-    """Domain attribute; None for a host-only cookie."""
-    cookie_path: str = "/"
-    """Path attribute; must path-match the base path."""
-    cookie_samesite: SameSite = "strict"
-    """SameSite attribute."""
-    cookie_secure: bool = True
-    """Secure attribute; false only in dev."""
-    base_path: str = ""
-    """Mount prefix of /bff and /api (empty, or `/x` without a trailing slash)."""
-    session_idle_timeout: int = 1800
-    """Seconds without a request before a session ends."""
-    session_max_age: int = 28800
-    """Absolute session lifetime in seconds."""
-    public_origin: str | None = None
-    """The BFF's origin as browsers see it; None: the request's own scheme and Host."""
-    allowed_origins: tuple[str, ...] = ()
-    """Extra origins allowed on unsafe requests and CORS."""
-    upstream_timeout: float = 30.0
-    """Seconds to connect to the core and receive response headers (504 beyond)."""
-    max_body_bytes: int = 104_857_600
-    """Largest request body accepted (413 beyond)."""
-    static_dir: Path | None = None
-    """A built SPA served at / with history fallback."""
-    header_timeout: float = 10.0
-    """Seconds a client has to send a request's whole head (408 and closed beyond)."""
-    max_connections: int = 1000
-    """Concurrent connections and requests a server process takes (503 beyond)."""
-    trusted_proxies: tuple[str, ...] = ()
-    """Networks (CIDR) of reverse proxies whose X-Forwarded-For is believed."""
-    max_streams_per_session: int = 8
-    """Concurrent streaming /api answers (SSE, downloads) per session (429 `too_many_streams` beyond)."""
-    max_streams_per_user: int = 16
-    """Concurrent streaming /api answers per user, over all their sessions (429 beyond)."""
-    max_sessions_per_user: int = 20
-    """Live BFF sessions per user; a new login ends the oldest beyond this."""
+def http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} must be an http(s) URL")
+    return value.rstrip("/")
 
 
-def _origin(value: str) -> str:
+def origin(value: str) -> str:
     """Normalise an origin `scheme://host[:port]`, refusing paths, wildcards and `null`."""
-    from urllib.parse import urlsplit
-
     if value in ("*", "null"):
         raise ValueError(f"{value!r} is not allowed; list exact origins")
     parts = urlsplit(value)
@@ -252,34 +177,12 @@ def _origin(value: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
-def path_matches(request_path: str, cookie_path: str) -> bool:
-    """RFC 6265 §5.1.4: does `request_path` path-match `cookie_path`?"""
-    if request_path == cookie_path:
-        return True
-    if request_path.startswith(cookie_path):
-        return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
-    return False
-
-
-def parse_key_ring(value: str) -> tuple[tuple[str, bytes], ...]:
-    """`kid:base64url32[,kid:base64url32…]` → ((kid, key), …); the first entry seals."""
-    ring: list[tuple[str, bytes]] = []
-    for entry in value.split(","):
-        kid, colon, encoded = entry.strip().partition(":")
-        if not colon or not kid:
-            raise ValueError("entries must be kid:base64url32")
-        if not (kid.isascii() and kid.replace("-", "").replace("_", "").isalnum() and len(kid) <= 16):
-            raise ValueError(f"key id {kid!r} must be 1-16 letters, digits, - or _")
-        if any(kid == seen for seen, _ in ring):
-            raise ValueError(f"key id {kid!r} appears twice")
-        ring.append((kid, decode_key(encoded)))
-    return tuple(ring)
+def origins(value: str) -> tuple[str, ...]:
+    return tuple(origin(item.strip()) for item in value.split(",") if item.strip())
 
 
 def trusted_networks(value: str) -> tuple[str, ...]:
     """`LATCHKEY_TRUSTED_PROXIES`: comma-separated addresses or CIDRs → their normalised network forms."""
-    import ipaddress
-
     networks: list[str] = []
     for item in value.split(","):
         entry = item.strip()
@@ -292,155 +195,442 @@ def trusted_networks(value: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def load_bff_settings(env: Mapping[str, str] | None = None) -> BffSettings:
-    """Build the BFF's settings, or raise SettingsError naming every variable involved in a problem."""
-    env = os.environ if env is None else env
-    r = _Reader(env)
-    mode = r.raw("LATCHKEY_ENV") or "production"
-    if mode not in ("production", "dev"):
-        r.problems.append(("LATCHKEY_ENV", f"must be production or dev, got {mode!r}"))
-        mode = "production"
+def base_path(value: str) -> str:
+    if value == "/":
+        return ""
+    if not value.startswith("/") or value.endswith("/") or "//" in value:
+        raise ValueError("must be empty or like /prefix (leading slash, no trailing slash)")
+    if not all(ch.isalnum() or ch in "/-._~" for ch in value) or "/." in value:
+        raise ValueError("may hold only letters, digits and - . _ ~ between slashes")
+    return value
 
-    client_secret = r.raw("LATCHKEY_BFF_CLIENT_SECRET")
-    if client_secret is None:
-        r.problems.append(("LATCHKEY_BFF_CLIENT_SECRET", "required (a developer account's client secret)"))
-    elif not (client_secret.startswith("lks_") and len(client_secret) == 53 and client_secret[4:].isalnum()):
-        r.problems.append(("LATCHKEY_BFF_CLIENT_SECRET", "must be a client secret lks_…"))
 
-    keys_raw = r.raw("LATCHKEY_COOKIE_KEYS")
-    keys: tuple[tuple[str, bytes], ...] = ()
-    if keys_raw is None:
-        r.problems.append(("LATCHKEY_COOKIE_KEYS", "required (generate one with `latchkey keys generate`)"))
-    else:
-        try:
-            keys = parse_key_ring(keys_raw)
-        except ValueError as exc:
-            r.problems.append(("LATCHKEY_COOKIE_KEYS", str(exc)))
+def cookie_path(value: str) -> str:
+    if not value.startswith("/") or any(ch in value for ch in ";, \t") or not value.isprintable():
+        raise ValueError("must start with / and hold no ; , or spaces")
+    return value
 
-    def boolean(value: str) -> bool:
-        lowered = value.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected true or false, got {value!r}")
 
-    secure = r.parse("LATCHKEY_COOKIE_SECURE", True, boolean)
-    if not secure and mode != "dev":
-        r.problems.append(("LATCHKEY_COOKIE_SECURE", "may be false only when LATCHKEY_ENV=dev"))
+def cookie_domain(value: str) -> str:
+    domain = value.lower().removeprefix(".")
+    labels = domain.split(".")
+    if not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels):
+        raise ValueError(f"{value!r} is not a domain name")
+    return domain
 
-    def samesite(value: str) -> SameSite:
-        lowered = value.lower()
-        if lowered not in ("strict", "lax", "none"):
-            raise ValueError(f"must be strict, lax or none, got {value!r}")
-        return lowered  # type: ignore[return-value]
 
-    same_site: SameSite = r.parse("LATCHKEY_COOKIE_SAMESITE", "strict", samesite)
-    if same_site == "none" and not secure:
-        r.problems.append(("LATCHKEY_COOKIE_SAMESITE", "none requires LATCHKEY_COOKIE_SECURE=true"))
-        r.problems.append(("LATCHKEY_COOKIE_SECURE", "must be true with LATCHKEY_COOKIE_SAMESITE=none"))
+def cookie_name(value: str) -> str:
+    if not all(ch.isascii() and (ch.isalnum() or ch in "!#$%&'*+-.^_`|~") for ch in value):
+        raise ValueError(f"{value!r} is not a valid cookie name")
+    return value
 
-    def base(value: str) -> str:
-        if value == "/":
-            return ""
-        if not value.startswith("/") or value.endswith("/") or "//" in value:
-            raise ValueError("must be empty or like /prefix (leading slash, no trailing slash)")
-        if not all(ch.isalnum() or ch in "/-._~" for ch in value) or "/." in value:
-            raise ValueError("may hold only letters, digits and - . _ ~ between slashes")
-        return value
 
-    base_path = r.parse("LATCHKEY_BFF_BASE_PATH", "", base)
+def static_dir(value: str) -> Path:
+    path = Path(value)
+    if not (path / "index.html").is_file():
+        raise ValueError(f"{value!r} holds no index.html")
+    return path
 
-    def cookie_path_value(value: str) -> str:
-        if not value.startswith("/") or any(ch in value for ch in ";, \t") or not value.isprintable():
-            raise ValueError("must start with / and hold no ; , or spaces")
-        return value
 
-    cookie_path = r.parse("LATCHKEY_COOKIE_PATH", "/", cookie_path_value)
-    if not path_matches(base_path or "/", cookie_path):
-        r.problems.append(("LATCHKEY_COOKIE_PATH", f"{cookie_path!r} does not cover the base path"))
-        r.problems.append(("LATCHKEY_BFF_BASE_PATH", f"{base_path or '/'!r} is outside the cookie path"))
+def path_matches(request_path: str, cookie_path: str) -> bool:
+    """RFC 6265 §5.1.4: does `request_path` path-match `cookie_path`?"""
+    if request_path == cookie_path:
+        return True
+    if request_path.startswith(cookie_path):
+        return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    return False
 
-    def domain_value(value: str) -> str:
-        domain = value.lower().removeprefix(".")
-        labels = domain.split(".")
-        if not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels):
-            raise ValueError(f"{value!r} is not a domain name")
-        return domain
 
-    cookie_domain: str | None = r.parse("LATCHKEY_COOKIE_DOMAIN", None, domain_value)
+# --- the declarations -----------------------------------------------------------------------------------
 
-    default_name = (
+_KEY_MISSING = "required (generate one with `latchkey keys generate`)"
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What both apps read."""
+
+    env: Annotated[
+        Environment,
+        Env(
+            "LATCHKEY_ENV",
+            choice("production", "dev"),
+            "`dev` relaxes only `LATCHKEY_COOKIE_SECURE`; production refuses to start without real keys",
+        ),
+    ] = "production"
+    max_body_bytes: Annotated[
+        int,
+        Env(
+            "LATCHKEY_MAX_BODY_BYTES",
+            integer(minimum=1024),
+            "largest request body the BFF or core accepts (413 beyond)",
+        ),
+    ] = 104_857_600
+    header_timeout: Annotated[
+        float,
+        Env(
+            "LATCHKEY_HEADER_TIMEOUT",
+            number(minimum=0.1),
+            "seconds a client has to send a request's whole head (408 and closed beyond)",
+        ),
+    ] = 10.0
+    max_connections: Annotated[
+        int,
+        Env(
+            "LATCHKEY_MAX_CONNECTIONS",
+            integer(minimum=1),
+            "connections and requests one server process holds at once (503 `server_busy` beyond)",
+        ),
+    ] = 1000
+    log_level: Annotated[
+        str,
+        Env(
+            "LATCHKEY_LOG_LEVEL",
+            choice("critical", "error", "warning", "info", "debug", "trace", lower=True),
+            "the servers' log level",
+        ),
+    ] = "info"
+    max_streams_per_user: Annotated[
+        int,
+        Env(
+            "LATCHKEY_MAX_STREAMS_PER_USER",
+            integer(minimum=1),
+            "concurrent streams per user and process: `/v1/events` at the core, streaming `/api` answers "
+            "at the BFF (429 `too_many_streams` beyond)",
+        ),
+    ] = 16
+
+
+class CoreSettings(ServerSettings, frozen=True, kw_only=True):
+    """Settings of the core API (`latchkey core`)."""
+
+    database_url: Annotated[
+        str,
+        Env(
+            "LATCHKEY_CORE_DATABASE_URL",
+            database_url,
+            "core DB: `sqlite+aiosqlite://…` or `postgresql+asyncpg://…`",
+        ),
+    ] = "sqlite+aiosqlite:///var/core.db"
+    secret_key: Annotated[
+        bytes,
+        Env(
+            "LATCHKEY_CORE_SECRET_KEY",
+            decode_key,
+            "32-byte key (base64url) encrypting client secrets at rest and keying their lookup hash",
+            missing=_KEY_MISSING,
+        ),
+    ]
+    files_dir: Annotated[Path, Env("LATCHKEY_CORE_FILES_DIR", Path, "where project files are stored")] = Path(
+        "var/files"
+    )
+    access_token_ttl: Annotated[
+        int,
+        Env(
+            "LATCHKEY_ACCESS_TOKEN_TTL",
+            integer(minimum=1),
+            "seconds an access token issued by `/v1/oauth/token` lives",
+        ),
+    ] = 900
+    refresh_token_ttl: Annotated[
+        int,
+        Env("LATCHKEY_REFRESH_TOKEN_TTL", integer(minimum=1), "seconds a refresh token chain may live"),
+    ] = 86400
+    secret_rotation_grace: Annotated[
+        int,
+        Env(
+            "LATCHKEY_SECRET_ROTATION_GRACE",
+            integer(minimum=0),
+            "seconds the one most recently rotated-out client secret keeps working",
+        ),
+    ] = 86400
+    reauth_window: Annotated[
+        int,
+        Env(
+            "LATCHKEY_REAUTH_WINDOW",
+            integer(minimum=0),
+            "seconds after a password login during which sensitive actions are allowed",
+        ),
+    ] = 900
+    events_heartbeat: Annotated[
+        float,
+        Env(
+            "LATCHKEY_EVENTS_HEARTBEAT",
+            number(minimum=0.05),
+            "seconds between SSE heartbeats; the stream's token is checked again at each",
+        ),
+    ] = 15.0
+
+
+class BffSettings(ServerSettings, frozen=True, kw_only=True):
+    """Settings of the BFF (`latchkey bff`)."""
+
+    database_url: Annotated[
+        str,
+        Env("LATCHKEY_BFF_DATABASE_URL", database_url, "BFF session store (SQLite or PostgreSQL URL)"),
+    ] = "sqlite+aiosqlite:///var/bff.db"
+    core_url: Annotated[
+        str,
+        Env(
+            "LATCHKEY_CORE_URL", http_url, "the BFF's upstream: every `/api` call goes here and nowhere else"
+        ),
+    ] = "http://127.0.0.1:8001"
+    client_secret: Annotated[
+        str,
+        Env(
+            "LATCHKEY_BFF_CLIENT_SECRET",
+            client_secret,
+            "the client secret (`lks_…`) the BFF presents to the core's `/v1/oauth/*`",
+            missing="required (a developer account's client secret)",
+        ),
+    ]
+    cookie_keys: Annotated[
+        tuple[tuple[str, bytes], ...],
+        Env(
+            "LATCHKEY_COOKIE_KEYS",
+            parse_key_ring,
+            "key ring `kid:base64url32[,kid:base64url32…]`; the first seals, all unseal",
+            missing=_KEY_MISSING,
+        ),
+    ]
+    cookie_name: Annotated[
+        str,
+        Env(
+            "LATCHKEY_COOKIE_NAME",
+            cookie_name,
+            "the session cookie's name; a given name must obey its prefix's rules",
+            computed=True,
+            shown_default="`__Host-latchkey` when Secure, no Domain and Path `/`; `__Secure-latchkey` when "
+            "Secure otherwise; `latchkey` when not Secure",
+        ),
+    ]
+    cookie_domain: Annotated[
+        str | None,
+        Env("LATCHKEY_COOKIE_DOMAIN", cookie_domain, "the cookie's Domain; unset: a host-only cookie"),
+    ] = None
+    cookie_path: Annotated[
+        str,
+        Env("LATCHKEY_COOKIE_PATH", cookie_path, "the cookie's Path; must path-match the base path"),
+    ] = "/"
+    cookie_samesite: Annotated[
+        SameSite,
+        Env(
+            "LATCHKEY_COOKIE_SAMESITE",
+            choice("strict", "lax", "none", lower=True),
+            "`strict`, `lax` or `none` (none requires Secure)",
+        ),
+    ] = "strict"
+    cookie_secure: Annotated[
+        bool,
+        Env("LATCHKEY_COOKIE_SECURE", boolean, "the Secure attribute; `false` only with `LATCHKEY_ENV=dev`"),
+    ] = True
+    base_path: Annotated[
+        str,
+        Env("LATCHKEY_BFF_BASE_PATH", base_path, "mount prefix of `/bff` and `/api` (like `/prefix`)"),
+    ] = ""
+    session_idle_timeout: Annotated[
+        int,
+        Env(
+            "LATCHKEY_SESSION_IDLE_TIMEOUT",
+            integer(minimum=1),
+            "seconds without a request before a session ends",
+        ),
+    ] = 1800
+    session_max_age: Annotated[
+        int,
+        Env("LATCHKEY_SESSION_MAX_AGE", integer(minimum=1), "absolute session lifetime, seconds"),
+    ] = 28800
+    public_origin: Annotated[
+        str | None,
+        Env(
+            "LATCHKEY_PUBLIC_ORIGIN",
+            origin,
+            "the BFF's origin as browsers see it (set it behind TLS-terminating proxies)",
+            shown_default="unset: the request's own scheme and `Host`",
+        ),
+    ] = None
+    allowed_origins: Annotated[
+        tuple[str, ...],
+        Env(
+            "LATCHKEY_ALLOWED_ORIGINS",
+            origins,
+            "extra origins allowed on unsafe requests and CORS (comma-separated)",
+            shown_default="empty (same origin only)",
+        ),
+    ] = ()
+    trusted_proxies: Annotated[
+        tuple[str, ...],
+        Env(
+            "LATCHKEY_TRUSTED_PROXIES",
+            trusted_networks,
+            "addresses or CIDRs of reverse proxies whose `X-Forwarded-For` the BFF believes (the client is "
+            "the rightmost address not in the list)",
+        ),
+    ] = ()
+    upstream_timeout: Annotated[
+        float,
+        Env(
+            "LATCHKEY_UPSTREAM_TIMEOUT",
+            number(minimum=0.1),
+            "seconds to connect and receive response headers before the BFF answers 504 (not a limit on "
+            "streaming bodies)",
+        ),
+    ] = 30.0
+    static_dir: Annotated[
+        Path | None,
+        Env("LATCHKEY_BFF_STATIC_DIR", static_dir, "a built SPA served at `/` with history fallback"),
+    ] = None
+    max_streams_per_session: Annotated[
+        int,
+        Env(
+            "LATCHKEY_MAX_STREAMS_PER_SESSION",
+            integer(minimum=1),
+            "concurrent streaming `/api` answers (SSE, downloads) per session (429 `too_many_streams`)",
+        ),
+    ] = 8
+    max_sessions_per_user: Annotated[
+        int,
+        Env(
+            "LATCHKEY_MAX_SESSIONS_PER_USER",
+            integer(minimum=1),
+            "live BFF sessions per user; a new login ends the oldest",
+        ),
+    ] = 20
+
+
+def bff_cookie_rules(values: dict[str, Any], problems: Problems) -> None:
+    """The rules that tie the cookie's settings together (SPEC §3, §5), and the computed cookie name."""
+    secure = bool(values["cookie_secure"])
+    if not secure and values["env"] != "dev":
+        problems.append(("LATCHKEY_COOKIE_SECURE", "may be false only when LATCHKEY_ENV=dev"))
+    if values["cookie_samesite"] == "none" and not secure:
+        problems.append(("LATCHKEY_COOKIE_SAMESITE", "none requires LATCHKEY_COOKIE_SECURE=true"))
+        problems.append(("LATCHKEY_COOKIE_SECURE", "must be true with LATCHKEY_COOKIE_SAMESITE=none"))
+    base, path, domain = values["base_path"], values["cookie_path"], values["cookie_domain"]
+    if not path_matches(base or "/", path):
+        problems.append(("LATCHKEY_COOKIE_PATH", f"{path!r} does not cover the base path"))
+        problems.append(("LATCHKEY_BFF_BASE_PATH", f"{base or '/'!r} is outside the cookie path"))
+    name = values.get("cookie_name") or (
         "__Host-latchkey"
-        if secure and cookie_domain is None and cookie_path == "/"
+        if secure and domain is None and path == "/"
         else "__Secure-latchkey"
         if secure
         else "latchkey"
     )
-    name = r.raw("LATCHKEY_COOKIE_NAME") or default_name
-    if not all(ch.isascii() and (ch.isalnum() or ch in "!#$%&'*+-.^_`|~") for ch in name):
-        r.problems.append(("LATCHKEY_COOKIE_NAME", f"{name!r} is not a valid cookie name"))
-    if name.lower().startswith("__host-") and (not secure or cookie_domain is not None or cookie_path != "/"):
-        r.problems.append(("LATCHKEY_COOKIE_NAME", "a __Host- cookie needs Secure, no Domain and Path /"))
-        for var, bad in (
+    values["cookie_name"] = name
+    if name.lower().startswith("__host-") and (not secure or domain is not None or path != "/"):
+        problems.append(("LATCHKEY_COOKIE_NAME", "a __Host- cookie needs Secure, no Domain and Path /"))
+        for variable, bad in (
             ("LATCHKEY_COOKIE_SECURE", not secure),
-            ("LATCHKEY_COOKIE_DOMAIN", cookie_domain is not None),
-            ("LATCHKEY_COOKIE_PATH", cookie_path != "/"),
+            ("LATCHKEY_COOKIE_DOMAIN", domain is not None),
+            ("LATCHKEY_COOKIE_PATH", path != "/"),
         ):
             if bad:
-                r.problems.append((var, "conflicts with the __Host- cookie name"))
+                problems.append((variable, "conflicts with the __Host- cookie name"))
     elif name.lower().startswith("__secure-") and not secure:
-        r.problems.append(("LATCHKEY_COOKIE_NAME", "a __Secure- cookie needs Secure"))
-        r.problems.append(("LATCHKEY_COOKIE_SECURE", "conflicts with the __Secure- cookie name"))
+        problems.append(("LATCHKEY_COOKIE_NAME", "a __Secure- cookie needs Secure"))
+        problems.append(("LATCHKEY_COOKIE_SECURE", "conflicts with the __Secure- cookie name"))
 
-    def origins(value: str) -> tuple[str, ...]:
-        return tuple(_origin(item.strip()) for item in value.split(",") if item.strip())
 
-    public_origin = r.parse("LATCHKEY_PUBLIC_ORIGIN", None, _origin)
-    no_origins: tuple[str, ...] = ()
-    allowed = r.parse("LATCHKEY_ALLOWED_ORIGINS", no_origins, origins)
+# --- the generic loader -----------------------------------------------------------------------------------
 
-    def core_url(value: str) -> str:
-        from urllib.parse import urlsplit
 
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise ValueError(f"{value!r} must be an http(s) URL")
-        return value.rstrip("/")
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """One settings field as declared: its name, its `Env`, and its default (NODEFAULT when none)."""
 
-    idle = r.integer("LATCHKEY_SESSION_IDLE_TIMEOUT", 1800, minimum=1)
-    max_age = r.integer("LATCHKEY_SESSION_MAX_AGE", 28800, minimum=1)
-    static_raw = r.raw("LATCHKEY_BFF_STATIC_DIR")
-    static_dir = Path(static_raw) if static_raw else None
-    if static_dir is not None and not (static_dir / "index.html").is_file():
-        r.problems.append(("LATCHKEY_BFF_STATIC_DIR", f"{static_raw!r} holds no index.html"))
+    field: str
+    env: Env
+    default: Any
 
-    settings = BffSettings(
-        env=mode,  # type: ignore[arg-type]
-        database_url=r.database_url("LATCHKEY_BFF_DATABASE_URL", "sqlite+aiosqlite:///var/bff.db"),
-        core_url=r.parse("LATCHKEY_CORE_URL", "http://127.0.0.1:8001", core_url),
-        client_secret=client_secret or "",
-        cookie_keys=keys,
-        cookie_name=name,
-        cookie_domain=cookie_domain,
-        cookie_path=cookie_path,
-        cookie_samesite=same_site,
-        cookie_secure=secure,
-        base_path=base_path,
-        session_idle_timeout=idle,
-        session_max_age=max_age,
-        public_origin=public_origin,
-        allowed_origins=allowed,
-        upstream_timeout=r.number("LATCHKEY_UPSTREAM_TIMEOUT", 30.0, minimum=0.1),
-        max_body_bytes=r.integer("LATCHKEY_MAX_BODY_BYTES", 104_857_600, minimum=1024),
-        static_dir=static_dir,
-        header_timeout=r.number("LATCHKEY_HEADER_TIMEOUT", 10.0, minimum=0.1),
-        max_connections=r.integer("LATCHKEY_MAX_CONNECTIONS", 1000, minimum=1),
-        trusted_proxies=r.parse("LATCHKEY_TRUSTED_PROXIES", no_origins, trusted_networks),
-        max_streams_per_session=r.integer("LATCHKEY_MAX_STREAMS_PER_SESSION", 8, minimum=1),
-        max_streams_per_user=r.integer("LATCHKEY_MAX_STREAMS_PER_USER", 16, minimum=1),
-        max_sessions_per_user=r.integer("LATCHKEY_MAX_SESSIONS_PER_USER", 20, minimum=1),
-    )
-    if r.problems:
-        raise SettingsError(r.problems)
-    return settings
+    @property
+    def required(self) -> bool:
+        return self.default is msgspec.NODEFAULT and not self.env.computed
+
+
+def declarations(cls: type[msgspec.Struct]) -> Iterator[Declaration]:
+    """The fields of a settings Struct with their `Env` annotations, in declaration order."""
+    for info in msgspec.structs.fields(cls):
+        env = next((meta for meta in typing.get_args(info.type)[1:] if isinstance(meta, Env)), None)
+        if env is None:
+            raise TypeError(f"{cls.__name__}.{info.name} declares no Env")
+        yield Declaration(info.name, env, info.default)
+
+
+def load_settings(
+    cls: type[S], env: Mapping[str, str], rules: Callable[[dict[str, Any], Problems], None] | None = None
+) -> S:
+    """Read every declared field of `cls` from `env` (an empty value means unset), apply `rules`, and
+    build it; or raise SettingsError naming every variable involved in any problem."""
+    values: dict[str, Any] = {}
+    problems: Problems = []
+    for declared in declarations(cls):
+        raw = env.get(declared.env.variable, "").strip()
+        if raw:
+            try:
+                values[declared.field] = declared.env.parse(raw)
+                continue
+            except ValueError as exc:
+                problems.append((declared.env.variable, str(exc) or "invalid value"))
+        elif declared.required:
+            problems.append((declared.env.variable, declared.env.missing))
+        if declared.default is not msgspec.NODEFAULT:
+            values[declared.field] = declared.default  # so the rules can still look at it
+    if rules is not None:
+        rules(values, problems)  # also when a value is bad: one report names every problem
+    if problems:
+        raise SettingsError(problems)
+    return cls(**values)
+
+
+def load_one(cls: type[msgspec.Struct], field: str, env: Mapping[str, str]) -> Any:
+    """One declared field read alone (e.g. the database URL for a migration, which needs no keys)."""
+    declared = next(declared for declared in declarations(cls) if declared.field == field)
+    raw = env.get(declared.env.variable, "").strip()
+    if not raw:
+        if declared.required:
+            raise SettingsError([(declared.env.variable, declared.env.missing)])
+        return declared.default
+    try:
+        return declared.env.parse(raw)
+    except ValueError as exc:
+        raise SettingsError([(declared.env.variable, str(exc) or "invalid value")]) from None
+
+
+def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
+    """Build the core's settings from the environment, or raise SettingsError naming every bad variable."""
+    return load_settings(CoreSettings, os.environ if env is None else env)
+
+
+def load_bff_settings(env: Mapping[str, str] | None = None) -> BffSettings:
+    """Build the BFF's settings, or raise SettingsError naming every variable involved in a problem."""
+    return load_settings(BffSettings, os.environ if env is None else env, bff_cookie_rules)
+
+
+# --- the documentation ------------------------------------------------------------------------------------
+
+
+def _shown(declared: Declaration) -> str:
+    if declared.env.shown_default is not None:
+        return declared.env.shown_default
+    if declared.required:
+        return "required"
+    value = declared.default
+    if value is None:
+        return "unset"
+    if value in ("", ()):
+        return "empty"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def settings_markdown() -> str:
+    """Every `LATCHKEY_*` variable of both apps with its default and meaning, as a Markdown table."""
+    rows = ["| variable | app | default | meaning |", "| --- | --- | --- | --- |"]
+    shared = {declared.field for declared in declarations(ServerSettings)}
+    for app, cls in (("core, bff", ServerSettings), ("core", CoreSettings), ("bff", BffSettings)):
+        for declared in declarations(cls):
+            if cls is not ServerSettings and declared.field in shared:
+                continue
+            rows.append(f"| `{declared.env.variable}` | {app} | {_shown(declared)} | {declared.env.doc} |")
+    return "\n".join(rows) + "\n"
