@@ -6,8 +6,9 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -20,7 +21,7 @@ from latchkey.core.events.routes import router as events_router
 from latchkey.core.health.routes import healthz, readyz
 from latchkey.core.oauth.routes import router as oauth_router
 from latchkey.core.projects.routes import router as projects_router
-from latchkey.core.security.auth import authenticate_early
+from latchkey.core.security.auth import PUBLIC, authenticate_declared, provide_principal, undeclared_routes
 from latchkey.core.security.passwords import PasswordHasher
 from latchkey.core.security.secret_box import SecretBox
 from latchkey.core.state import CoreContext
@@ -53,7 +54,7 @@ def create_app(settings: CoreSettings) -> Litestar:
             context.hasher.close()
             await context.db.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             readyz,
@@ -65,7 +66,8 @@ def create_app(settings: CoreSettings) -> Litestar:
             admin_router,
         ],
         state=State({"core": context}),
-        guards=[authenticate_early],
+        guards=[authenticate_declared],
+        dependencies={"principal": Provide(provide_principal)},
         middleware=[HeaderSizeLimit],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(oauth_prefixes=(OAUTH_PREFIX,)),
@@ -74,6 +76,7 @@ def create_app(settings: CoreSettings) -> Litestar:
             title="Latchkey core API",
             version=__version__,
             path="/schema",
+            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC),
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", description="lkp_… or lka_…"),
@@ -88,6 +91,11 @@ def create_app(settings: CoreSettings) -> Litestar:
         ),
         debug=False,
     )
+    # Every route says how it authenticates; an app with a route that does not never starts.
+    missing = undeclared_routes(app)
+    if missing:
+        raise RuntimeError(f"routes without declared authentication: {', '.join(missing)}")
+    return app
 
 
 def app_from_env() -> Litestar:

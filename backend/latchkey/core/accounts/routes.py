@@ -14,16 +14,16 @@ from litestar.datastructures import CacheControlHeader
 
 from latchkey.core.accounts import service
 from latchkey.core.accounts.schemas import ChangePasswordRequest, ClientSecretOut, MeOut, problem_responses
-from latchkey.core.security.auth import Principal, bearer
+from latchkey.core.security.auth import Caller, bearer
 from latchkey.core.state import core_context
 from latchkey.guards import require_json
 
 NO_STORE = CacheControlHeader(no_store=True)
-SECRET_AUTH = {"principal": bearer(session=True, developer=True, sensitive=True)}
+SECRET_AUTH = bearer(session=True, developer=True, sensitive=True)
 
 
-@get("/me", dependencies={"principal": bearer(scope="profile")}, responses=problem_responses(400, 401, 403))
-async def me(principal: Principal) -> MeOut:
+@get("/me", opt=bearer(scope="profile"), responses=problem_responses(400, 401, 403))
+async def me(principal: Caller) -> MeOut:
     """The caller's profile (PAT or session, with the `profile` scope)."""
     return MeOut(
         id=principal.user_id,
@@ -37,13 +37,13 @@ async def me(principal: Principal) -> MeOut:
 
 @post(
     "/me/password",
-    dependencies={"principal": bearer(session=True, sensitive=True)},
+    opt=bearer(session=True, sensitive=True),
     guards=[require_json],
     status_code=204,
     responses=problem_responses(400, 401, 403, 409, 415, 422, 429, 503),
 )
 async def change_password(
-    request: Request[Any, Any, Any], principal: Principal, data: ChangePasswordRequest
+    request: Request[Any, Any, Any], principal: Caller, data: ChangePasswordRequest
 ) -> None:
     """Change the password → 204, and sign out every other session of the user (their token chains
     are revoked; this one stays, and so do personal access tokens).
@@ -66,11 +66,11 @@ async def change_password(
 
 @get(
     "/me/client-secret",
-    dependencies=SECRET_AUTH,
+    opt=SECRET_AUTH,
     cache_control=NO_STORE,
     responses=problem_responses(400, 401, 403, 404),
 )
-async def view_client_secret(request: Request[Any, Any, Any], principal: Principal) -> ClientSecretOut:
+async def view_client_secret(request: Request[Any, Any, Any], principal: Caller) -> ClientSecretOut:
     """The developer's current client secret (403 `developer_required` for other accounts; 404
     `no_client_secret` for a developer who has none yet, until they rotate)."""
     ctx = core_context(request)
@@ -83,12 +83,12 @@ async def view_client_secret(request: Request[Any, Any, Any], principal: Princip
 
 @post(
     "/me/client-secret/rotate",
-    dependencies=SECRET_AUTH,
+    opt=SECRET_AUTH,
     cache_control=NO_STORE,
     status_code=200,
     responses=problem_responses(400, 401, 403),
 )
-async def rotate_client_secret(request: Request[Any, Any, Any], principal: Principal) -> ClientSecretOut:
+async def rotate_client_secret(request: Request[Any, Any, Any], principal: Caller) -> ClientSecretOut:
     """Replace the client secret → 200 with the new one (the same resource, replaced, so not 201).
 
     The previous secret keeps working until `previous_valid_until` (LATCHKEY_SECRET_ROTATION_GRACE), so
@@ -107,12 +107,12 @@ async def rotate_client_secret(request: Request[Any, Any, Any], principal: Princ
 
 @delete(
     "/me/client-secret/previous",
-    dependencies=SECRET_AUTH,
+    opt=SECRET_AUTH,
     status_code=204,
     summary="End the rotated-out client secret's grace now",
     responses=problem_responses(400, 401, 403),
 )
-async def end_previous_client_secret(request: Request[Any, Any, Any], principal: Principal) -> None:
+async def end_previous_client_secret(request: Request[Any, Any, Any], principal: Caller) -> None:
     """Stop the previous client secret (kept working for LATCHKEY_SECRET_ROTATION_GRACE after a
     rotation) at once → 204, e.g. when it leaked. The current secret is untouched; with no previous
     secret this is a no-op, still 204. Needs a session within the re-authentication window, like

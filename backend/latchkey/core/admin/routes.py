@@ -21,19 +21,19 @@ from latchkey.core.accounts.schemas import problem_responses
 from latchkey.core.accounts.service import check_password_policy, service_busy
 from latchkey.core.admin import service
 from latchkey.core.admin.schemas import AdminUser, AdminUserPage, CreateUserRequest, UpdateUserRequest
-from latchkey.core.security.auth import Principal, bearer
+from latchkey.core.security.auth import Caller, bearer
 from latchkey.core.security.passwords import HasherOverloaded
 from latchkey.core.state import core_context
 from latchkey.guards import require_json
 
-READ = {"principal": bearer(scope="admin")}
-WRITE = {"principal": bearer(scope="admin", session=True, sensitive=True)}
+READ = bearer(scope="admin")
+WRITE = bearer(scope="admin", session=True, sensitive=True)
 
 
-@get("/users", summary="List users", dependencies=READ, responses=problem_responses(400, 401, 403))
+@get("/users", summary="List users", opt=READ, responses=problem_responses(400, 401, 403))
 async def list_users(
     request: Request[Any, Any, State],
-    principal: Principal,
+    principal: Caller,
     limit: Annotated[int, Parameter(ge=1, le=100, description="page size (1–100)")] = 50,
     cursor: Annotated[
         str | None, Parameter(max_length=200, description="next_cursor of the previous page")
@@ -47,12 +47,12 @@ async def list_users(
 @post(
     "/users",
     guards=[require_json],
-    dependencies=WRITE,
+    opt=WRITE,
     summary="Create a user",
     responses=problem_responses(400, 401, 403, 409, 415, 422, 503),
 )
 async def create_user(
-    request: Request[Any, Any, State], principal: Principal, data: CreateUserRequest
+    request: Request[Any, Any, State], principal: Caller, data: CreateUserRequest
 ) -> AdminUser:
     """Create a user → 201 (a session token within the re-authentication window: 403
     `session_token_required` for a PAT, `reauth_required` for a stale login). A developer account gets
@@ -81,12 +81,12 @@ async def create_user(
 @patch(
     "/users/{user_id:int}",
     guards=[require_json],
-    dependencies=WRITE,
+    opt=WRITE,
     summary="Change a user",
     responses=problem_responses(400, 401, 403, 404, 409, 415),
 )
 async def update_user(
-    request: Request[Any, Any, State], principal: Principal, user_id: int, data: UpdateUserRequest
+    request: Request[Any, Any, State], principal: Caller, user_id: int, data: UpdateUserRequest
 ) -> AdminUser:
     """Set `disabled`, `role` or `is_developer` (a session token within the re-authentication window,
     as for creating). Turning `is_developer` off retires every client secret of the account at once;

@@ -25,7 +25,7 @@ from litestar.response import Stream
 
 from latchkey.core.accounts.schemas import Problem, problem_responses
 from latchkey.core.events.broker import StreamSlot, Subscription, TooManyStreams
-from latchkey.core.security.auth import Principal, bearer, bearer_token, resolve_token
+from latchkey.core.security.auth import Caller, Principal, bearer, bearer_token, resolve_token
 from latchkey.core.state import CoreContext, core_context
 from latchkey.problems import PROBLEM_JSON, ProblemError
 
@@ -117,7 +117,7 @@ TOO_MANY_STREAMS_RETRY_AFTER = 5
         ),
     },
 )
-async def events(request: Request[Any, Any, State], principal: Principal) -> Stream:
+async def events(request: Request[Any, Any, State], principal: Caller) -> Stream:
     """`text/event-stream` of `project.*` and `file.*` events for the caller's projects, a `: heartbeat`
     comment every LATCHKEY_EVENTS_HEARTBEAT seconds. At most LATCHKEY_MAX_STREAMS_PER_USER streams per
     user at once: one more is 429 `too_many_streams` with `Retry-After`, before the stream starts."""
@@ -142,7 +142,7 @@ async def events(request: Request[Any, Any, State], principal: Principal) -> Str
 router = Router(
     path="/v1",
     route_handlers=[events],
-    dependencies={"principal": bearer(scope=SCOPE)},
+    opt=bearer(scope=SCOPE),
     tags=["events"],
     security=[{"bearer": []}],
 )

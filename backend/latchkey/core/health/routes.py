@@ -7,16 +7,17 @@ from typing import Any
 from litestar import Request, get
 from sqlalchemy import text
 
+from latchkey.core.security.auth import PUBLIC
 from latchkey.core.state import core_context
 from latchkey.problems import ProblemError
 
 
-@get("/healthz", include_in_schema=True, sync_to_thread=False)
+@get("/healthz", opt=PUBLIC, include_in_schema=True, sync_to_thread=False)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz")
+@get("/readyz", opt=PUBLIC)
 async def readyz(request: Request[Any, Any, Any]) -> dict[str, str]:
     try:
         async with core_context(request).db.read() as session:

@@ -14,6 +14,7 @@ from litestar.params import Body
 from latchkey.core.oauth import limits, service
 from latchkey.core.oauth.forms import MAX_FORM_BYTES, authenticated_form, oauth_client
 from latchkey.core.oauth.schemas import OAuthError, RevokeForm, TokenForm, TokenResponse
+from latchkey.core.security.auth import CLIENT_SECRET
 from latchkey.core.state import core_context
 from latchkey.guards import require_form
 from latchkey.problems import ProblemError
@@ -116,4 +117,4 @@ async def revoke(
     await service.revoke(core_context(request), client, _required(data.token, "token"))
 
 
-router = Router(path="/v1/oauth", route_handlers=[token, revoke], tags=["oauth"])
+router = Router(path="/v1/oauth", route_handlers=[token, revoke], opt=CLIENT_SECRET, tags=["oauth"])

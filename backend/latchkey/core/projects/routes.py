@@ -31,13 +31,13 @@ from latchkey.core.projects.schemas import (
     UpdateProjectRequest,
 )
 from latchkey.core.projects.storage import FileStore, StoredBlob
-from latchkey.core.security.auth import Principal, bearer
+from latchkey.core.security.auth import Caller, Principal, bearer
 from latchkey.core.state import CoreContext, core_context
 from latchkey.guards import require_json
 from latchkey.problems import ProblemError
 
-READ = {"principal": bearer(scope="projects:read")}
-WRITE = {"principal": bearer(scope="projects:write")}
+READ = bearer(scope="projects:read")
+WRITE = bearer(scope="projects:write")
 
 Limit = Annotated[int, Parameter(ge=1, le=100)]
 Cursor = Annotated[str | None, Parameter(max_length=400)]
@@ -64,18 +64,18 @@ def _file_name(raw: str) -> str:
 # --- projects -------------------------------------------------------------------------------------------
 
 
-@get("/", dependencies=READ, summary="List projects")
+@get("/", opt=READ, summary="List projects")
 async def list_projects(
-    request: Request[Any, Any, State], principal: Principal, limit: Limit = 50, cursor: Cursor = None
+    request: Request[Any, Any, State], principal: Caller, limit: Limit = 50, cursor: Cursor = None
 ) -> ProjectPage:
     """The caller's projects (every project for admins), newest first; pass `next_cursor` as `cursor`."""
     async with core_context(request).db.read() as session:
         return await service.list_projects(session, principal, limit=limit, cursor=cursor)
 
 
-@post("/", dependencies=WRITE, guards=[require_json], summary="Create a project")
+@post("/", opt=WRITE, guards=[require_json], summary="Create a project")
 async def create_project(
-    request: Request[Any, Any, State], principal: Principal, data: CreateProjectRequest
+    request: Request[Any, Any, State], principal: Caller, data: CreateProjectRequest
 ) -> ProjectView:
     ctx = core_context(request)
     async with ctx.db.write() as session:
@@ -86,17 +86,18 @@ async def create_project(
     return service.project_view(project)
 
 
-@get("/{project_id:int}", dependencies=READ, summary="Get a project")
-async def get_project(
-    request: Request[Any, Any, State], principal: Principal, project_id: int
-) -> ProjectView:
+@get("/{project_id:int}", opt=READ, summary="Get a project")
+async def get_project(request: Request[Any, Any, State], principal: Caller, project_id: int) -> ProjectView:
     async with core_context(request).db.read() as session:
         return service.project_view(await service.visible_project(session, principal, project_id))
 
 
-@patch("/{project_id:int}", dependencies=WRITE, guards=[require_json], summary="Change a project")
+@patch("/{project_id:int}", opt=WRITE, guards=[require_json], summary="Change a project")
 async def update_project(
-    request: Request[Any, Any, State], principal: Principal, project_id: int, data: UpdateProjectRequest
+    request: Request[Any, Any, State],
+    principal: Caller,
+    project_id: int,
+    data: UpdateProjectRequest,
 ) -> ProjectView:
     """Set `name` and/or `description`; fields left out stay as they are."""
     ctx = core_context(request)
@@ -109,8 +110,8 @@ async def update_project(
     return service.project_view(project)
 
 
-@delete("/{project_id:int}", dependencies=WRITE, summary="Delete a project and its files")
-async def delete_project(request: Request[Any, Any, State], principal: Principal, project_id: int) -> None:
+@delete("/{project_id:int}", opt=WRITE, summary="Delete a project and its files")
+async def delete_project(request: Request[Any, Any, State], principal: Caller, project_id: int) -> None:
     ctx = core_context(request)
     async with ctx.db.write() as session:
         project, storage_keys = await service.delete_project(session, principal, project_id)
@@ -121,10 +122,10 @@ async def delete_project(request: Request[Any, Any, State], principal: Principal
 # --- files ----------------------------------------------------------------------------------------------
 
 
-@get("/{project_id:int}/files", dependencies=READ, summary="List a project's files")
+@get("/{project_id:int}/files", opt=READ, summary="List a project's files")
 async def list_files(
     request: Request[Any, Any, State],
-    principal: Principal,
+    principal: Caller,
     project_id: int,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -135,9 +136,9 @@ async def list_files(
         return await service.list_files(session, project, limit=limit, cursor=cursor)
 
 
-@put("/{project_id:int}/files/{name:path}", dependencies=WRITE, summary="Upload or replace a file")
+@put("/{project_id:int}/files/{name:path}", opt=WRITE, summary="Upload or replace a file")
 async def upload_file(
-    request: Request[Any, Any, State], principal: Principal, project_id: int, name: str
+    request: Request[Any, Any, State], principal: Caller, project_id: int, name: str
 ) -> Response[FileView]:
     """Store the raw request body as the file `name` (any content type; up to LATCHKEY_MAX_BODY_BYTES):
     201 when new, 200 when it replaced the previous contents."""
@@ -191,9 +192,9 @@ async def _save_file(
     raise AssertionError("unreachable")
 
 
-@get("/{project_id:int}/files/{name:path}", dependencies=READ, summary="Download a file")
+@get("/{project_id:int}/files/{name:path}", opt=READ, summary="Download a file")
 async def download_file(
-    request: Request[Any, Any, State], principal: Principal, project_id: int, name: str
+    request: Request[Any, Any, State], principal: Caller, project_id: int, name: str
 ) -> Stream:
     ctx = core_context(request)
     name = _file_name(name)
@@ -222,9 +223,9 @@ async def download_file(
     )
 
 
-@delete("/{project_id:int}/files/{name:path}", dependencies=WRITE, summary="Delete a file")
+@delete("/{project_id:int}/files/{name:path}", opt=WRITE, summary="Delete a file")
 async def delete_file(
-    request: Request[Any, Any, State], principal: Principal, project_id: int, name: str
+    request: Request[Any, Any, State], principal: Caller, project_id: int, name: str
 ) -> None:
     ctx = core_context(request)
     name = _file_name(name)

@@ -1,6 +1,8 @@
 """Authentication of core requests: `Bearer` (PATs and access tokens) and `Secret` (client secrets).
 
-Each route declares what it needs with `bearer(...)`, a Litestar dependency that yields a `Principal`.
+Each route declares what it needs in its options — `opt=bearer(scope=…)`, `opt=CLIENT_SECRET` or
+`opt=PUBLIC` — and one app-wide guard (`authenticate_declared`) enforces it before the body is read; Bearer
+routes then receive the authenticated `Principal` as their `principal` argument.
 The credential's shape and checksum are checked before any lookup; tokens are found by SHA-256 hash,
 client secrets by their keyed hash. Every failure is a ProblemError with the RFC 6750 challenge.
 """
@@ -9,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
-from litestar.di import Provide
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
+from litestar.handlers.http_handlers import HTTPRouteHandler
 from sqlalchemy import or_, select, update
 
 from latchkey.core.models import AccessToken, ClientSecret, PersonalAccessToken, TokenChain, User
@@ -57,6 +60,11 @@ class Principal:
         return self.kind is Kind.ACCESS
 
 
+# A Bearer route's `principal` argument, marked as the app-wide dependency `provide_principal` (not inferred
+# from the parameter's name, which Litestar 3 drops).
+Caller: TypeAlias = NamedDependency[Principal]
+
+
 def _unauthorized(code: str, detail: str, error: str | None = "invalid_token") -> ProblemError:
     challenge = f"Bearer {REALM}" + (f', error="{error}"' if error else "")
     return ProblemError(401, code, detail, headers={"WWW-Authenticate": challenge})
@@ -95,16 +103,99 @@ async def authenticate_bearer(request: ASGIConnection[Any, Any, Any, Any]) -> Pr
     return cached
 
 
-async def authenticate_early(
+# --- authentication declared on each route -----------------------------------------------------------
+
+AUTH_OPT = "latchkey_auth"
+
+
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    """A Bearer route and what its Principal must have.
+
+    `session`: only an access token from /v1/oauth/token (a PAT cannot manage tokens, secrets or
+    passwords, so a leaked PAT cannot mint more). `sensitive`: also a password grant within the
+    re-authentication window. `developer`: the user must be a developer account.
+    """
+
+    scope: str | None = None
+    session: bool = False
+    developer: bool = False
+    sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecretAuth:
+    """`Authorization: Secret …`, checked by the route's own guard before its body is read
+    (`oauth/forms.py`), so that its content-type check still comes first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Public:
+    """No credentials: probes and the API documentation."""
+
+
+AuthRule = Bearer | ClientSecretAuth | Public
+
+
+def bearer(
+    *, scope: str | None = None, session: bool = False, developer: bool = False, sensitive: bool = False
+) -> dict[str, AuthRule]:
+    """Route options declaring Bearer authentication (`@get(..., opt=bearer(scope="profile"))`)."""
+    return {AUTH_OPT: Bearer(scope=scope, session=session, developer=developer, sensitive=sensitive)}
+
+
+CLIENT_SECRET: dict[str, AuthRule] = {AUTH_OPT: ClientSecretAuth()}
+PUBLIC: dict[str, AuthRule] = {AUTH_OPT: Public()}
+
+
+def declared_auth(handler: BaseRouteHandler) -> AuthRule | None:
+    """What a route handler declares; Litestar's own `OPTIONS` answers (an `Allow` header, no data)
+    count as public."""
+    rule = handler.opt.get(AUTH_OPT)
+    if isinstance(rule, Bearer | ClientSecretAuth | Public):
+        return rule
+    if (
+        isinstance(handler, HTTPRouteHandler)
+        and handler.http_methods == {"OPTIONS"}
+        and getattr(handler.fn, "__name__", "") == "options_handler"
+        and not handler.include_in_schema
+    ):
+        return Public()
+    return None
+
+
+async def authenticate_declared(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """App-wide guard: authenticate Bearer routes before Litestar reads and parses their body.
+    """App-wide guard: authenticate and authorize what the route declares, before Litestar reads its body.
 
-    Guards run before a handler's arguments are resolved, so an anonymous caller gets its 401 without
-    making the server buffer and decode a body first. Route-specific checks stay in `bearer(...)`.
+    Guards run before a handler's arguments are resolved, so an anonymous or under-privileged caller gets
+    its 401/403 without making the server buffer and decode a body first. A route that declares nothing is
+    refused here (and `undeclared_routes` keeps such an app from starting at all).
     """
-    if "principal" in handler.resolve_dependencies():
-        await authenticate_bearer(connection)
+    rule = declared_auth(handler)
+    if isinstance(rule, Bearer):
+        check_principal(connection, await authenticate_bearer(connection), rule)
+    elif rule is None:
+        raise ProblemError(500, "internal_error", "this route declares no authentication")
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The `principal` argument of Bearer routes: the caller the guard authenticated."""
+    principal: Principal | None = request.state.get(_STATE_KEY)
+    if principal is None:
+        raise RuntimeError(f"{request.url.path}: a route taking `principal` must declare opt=bearer(...)")
+    return principal
+
+
+def undeclared_routes(app: Litestar) -> list[str]:
+    """`METHOD path` of every HTTP route handler that declares no authentication (should be none)."""
+    missing: list[str] = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if isinstance(handler, HTTPRouteHandler) and declared_auth(handler) is None:
+                missing.extend(f"{method} {route.path}" for method in sorted(handler.http_methods))
+    return sorted(set(missing))
 
 
 async def resolve_token(ctx: CoreContext, value: str) -> Principal:
@@ -195,39 +286,11 @@ def _principal(
     )
 
 
-def bearer(
-    *,
-    scope: str | None = None,
-    session: bool = False,
-    developer: bool = False,
-    sensitive: bool = False,
-) -> Provide:
-    """A dependency giving the route's Principal after checking its requirements.
-
-    `session`: only an access token from /v1/oauth/token (a PAT cannot manage tokens, secrets or
-    passwords, so a leaked PAT cannot mint more). `sensitive`: also a password grant within the
-    re-authentication window. `developer`: the user must be a developer account.
-    """
-
-    async def provide(request: Request[Any, Any, Any]) -> Principal:
-        principal = await authenticate_bearer(request)
-        check_principal(
-            request, principal, scope=scope, session=session, developer=developer, sensitive=sensitive
-        )
-        return principal
-
-    return Provide(provide)
-
-
 def check_principal(
-    request: Request[Any, Any, Any],
-    principal: Principal,
-    *,
-    scope: str | None = None,
-    session: bool = False,
-    developer: bool = False,
-    sensitive: bool = False,
+    connection: ASGIConnection[Any, Any, Any, Any], principal: Principal, rule: Bearer
 ) -> None:
+    """403 with the reason when `principal` lacks what the route's `rule` asks for."""
+    scope, session, developer, sensitive = rule.scope, rule.session, rule.developer, rule.sensitive
     if session and not principal.is_session:
         raise ProblemError(
             403, "session_token_required", "personal access tokens cannot manage tokens, secrets or passwords"
@@ -242,7 +305,7 @@ def check_principal(
     if developer and not principal.is_developer:
         raise ProblemError(403, "developer_required", "this needs a developer account")
     if sensitive:
-        window = timedelta(seconds=core_context(request).settings.reauth_window)
+        window = timedelta(seconds=core_context(connection).settings.reauth_window)
         if principal.auth_time is None or now() - principal.auth_time > window:
             raise ProblemError(403, "reauth_required", "sign in with your password again to do this")
 

@@ -16,7 +16,7 @@ from litestar.params import Parameter
 from latchkey.core.accounts.schemas import problem_responses
 from latchkey.core.models import PersonalAccessToken
 from latchkey.core.pagination import decode_id_cursor, encode_cursor
-from latchkey.core.security.auth import Principal, bearer
+from latchkey.core.security.auth import Caller, bearer
 from latchkey.core.state import core_context
 from latchkey.core.tokens import service
 from latchkey.core.tokens.schemas import CreateTokenRequest, NewTokenOut, TokenOut, TokenPage
@@ -53,13 +53,13 @@ def _new_token_out(issued: service.IssuedToken) -> NewTokenOut:
 
 @get(
     "/me/tokens",
-    dependencies={"principal": bearer(session=True)},
+    opt=bearer(session=True),
     cache_control=NO_STORE,
     responses=problem_responses(400, 401, 403),
 )
 async def list_tokens(
     request: Request[Any, Any, Any],
-    principal: Principal,
+    principal: Caller,
     limit: Annotated[
         int, Parameter(ge=1, le=service.MAX_PAGE_SIZE, description="page size (1–100)")
     ] = service.DEFAULT_PAGE_SIZE,
@@ -78,14 +78,14 @@ async def list_tokens(
 
 @post(
     "/me/tokens",
-    dependencies={"principal": bearer(session=True, sensitive=True)},
+    opt=bearer(session=True, sensitive=True),
     guards=[require_json],
     cache_control=NO_STORE,
     status_code=201,
     responses=problem_responses(400, 401, 403, 409, 415, 422),
 )
 async def create_token(
-    request: Request[Any, Any, Any], principal: Principal, data: CreateTokenRequest
+    request: Request[Any, Any, Any], principal: Caller, data: CreateTokenRequest
 ) -> NewTokenOut:
     """Create a PAT; the plaintext `token` (`lkp_…`) is in this response only.
 
@@ -105,12 +105,12 @@ async def create_token(
 
 @post(
     "/me/tokens/{token_id:int}/refresh",
-    dependencies={"principal": bearer(session=True, sensitive=True)},
+    opt=bearer(session=True, sensitive=True),
     cache_control=NO_STORE,
     status_code=201,
     responses=problem_responses(400, 401, 403, 404),
 )
-async def refresh_token(request: Request[Any, Any, Any], principal: Principal, token_id: int) -> NewTokenOut:
+async def refresh_token(request: Request[Any, Any, Any], principal: Caller, token_id: int) -> NewTokenOut:
     """Revoke the token (it fails at once) and issue a replacement with the same name, scopes and
     lifetime length, shown this once. 404 `not_found` if unknown, another user's, or already revoked."""
     async with core_context(request).db.write() as session:
@@ -120,11 +120,11 @@ async def refresh_token(request: Request[Any, Any, Any], principal: Principal, t
 
 @delete(
     "/me/tokens/{token_id:int}",
-    dependencies={"principal": bearer(session=True)},
+    opt=bearer(session=True),
     status_code=204,
     responses=problem_responses(400, 401, 403, 404),
 )
-async def revoke_token(request: Request[Any, Any, Any], principal: Principal, token_id: int) -> None:
+async def revoke_token(request: Request[Any, Any, Any], principal: Caller, token_id: int) -> None:
     """Revoke the token; its next request is 401. 404 `not_found` if unknown or another user's."""
     async with core_context(request).db.write() as session:
         await service.revoke_token(session, principal.user_id, token_id)
