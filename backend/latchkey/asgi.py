@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from litestar.enums import ScopeType
 from litestar.types import (
     ASGIApp,
@@ -15,24 +13,11 @@ from litestar.types import (
     WebSocketCloseEvent,
 )
 
+from latchkey.problems import ProblemError, problem_bytes
+
 # Like a typical proxy's header buffers (nginx: 4 × 8 KiB): far above any honest request, far below what
 # would let one request make the server hold megabytes. uvicorn's httptools parser sets no limit itself.
 MAX_HEADER_BYTES = 32 * 1024
-
-
-def problem_body(status: int, code: str, detail: str | None = None) -> bytes:
-    """An RFC 9457 problem+json body, for places that answer in raw ASGI."""
-    from http import HTTPStatus
-
-    content: dict[str, object] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "code": code,
-    }
-    if detail:
-        content["detail"] = detail
-    return json.dumps(content).encode()
 
 
 async def send_problem(
@@ -43,7 +28,7 @@ async def send_problem(
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """Answer a raw ASGI request with a problem+json response (and `Cache-Control: no-store`)."""
-    body = problem_body(status, code, detail)
+    body = problem_bytes(status, code, detail)
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": status,
@@ -57,6 +42,12 @@ async def send_problem(
     end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
     await send(start)
     await send(end)
+
+
+async def send_problem_error(send: Send, exc: ProblemError, headers: list[tuple[bytes, bytes]]) -> None:
+    """Answer a raw ASGI request with a ProblemError (its own headers after `headers`)."""
+    extra = [(name.lower().encode(), value.encode()) for name, value in exc.headers.items()]
+    await send_problem(send, exc.status, exc.code, exc.detail, [*headers, *extra])
 
 
 class HeaderSizeLimit:

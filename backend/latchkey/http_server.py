@@ -20,13 +20,14 @@ connection closed. The ASGI-level `HeaderSizeLimit` stays behind all this as a s
 from __future__ import annotations
 
 import asyncio
-import json
 from http import HTTPStatus
 from typing import Any
 
 import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from latchkey.problems import problem_bytes
 
 # Request line (8 KiB, nginx's large buffer) plus the header block (32 KiB, see asgi.MAX_HEADER_BYTES).
 MAX_HEAD_BYTES = 40 * 1024
@@ -53,12 +54,9 @@ class ServerConfig(uvicorn.Config):
 
 def raw_problem(status: int, code: str, detail: str, *, retry_after: bool = False) -> bytes:
     """A complete HTTP/1.1 problem+json answer that closes the connection, for refusals below ASGI."""
-    phrase = HTTPStatus(status).phrase
-    body = json.dumps(
-        {"type": "about:blank", "title": phrase, "status": status, "code": code, "detail": detail}
-    ).encode()
+    body = problem_bytes(status, code, detail)
     head = (
-        f"HTTP/1.1 {status} {phrase}\r\n"
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         "content-type: application/problem+json\r\n"
         f"content-length: {len(body)}\r\n"
         "cache-control: no-store\r\n"

@@ -7,6 +7,7 @@ only, never to the client.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -64,6 +65,33 @@ class ProblemError(Exception):
         super().__init__(f"{status} {code}: {detail or ''}")
 
 
+def problem_content(
+    status: int,
+    code: str,
+    detail: str | None = None,
+    *,
+    oauth: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The body of every error answer: RFC 9457 members plus `code`, or RFC 6749's `error` when `oauth`."""
+    content: dict[str, Any]
+    if oauth:
+        content = {"error": code, "code": code}
+        if detail:
+            content["error_description"] = detail
+    else:
+        content = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "code": code}
+        if detail:
+            content["detail"] = detail
+    content.update(extra or {})
+    return content
+
+
+def problem_bytes(status: int, code: str, detail: str | None = None) -> bytes:
+    """A problem+json body as bytes, for answers written below the framework (raw ASGI, the HTTP layer)."""
+    return json.dumps(problem_content(status, code, detail)).encode()
+
+
 def problem_response(
     status: int,
     code: str,
@@ -74,23 +102,8 @@ def problem_response(
     oauth: bool = False,
 ) -> Response[Any]:
     """Render a problem (or an RFC 6749 error when `oauth`)."""
-    content: dict[str, Any]
-    if oauth:
-        content = {"error": code, "code": code}
-        if detail:
-            content["error_description"] = detail
-        media_type = MediaType.JSON.value
-    else:
-        content = {
-            "type": "about:blank",
-            "title": HTTPStatus(status).phrase,
-            "status": status,
-            "code": code,
-        }
-        if detail:
-            content["detail"] = detail
-        media_type = PROBLEM_JSON
-    content.update(extra or {})
+    content = problem_content(status, code, detail, oauth=oauth, extra=extra)
+    media_type = MediaType.JSON.value if oauth else PROBLEM_JSON
     all_headers = {"Cache-Control": "no-store"} if oauth else {}
     all_headers.update(headers or {})
     return Response(content=content, status_code=status, media_type=media_type, headers=all_headers)

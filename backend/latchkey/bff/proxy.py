@@ -37,7 +37,7 @@ from litestar.types import (
 )
 from yarl import URL
 
-from latchkey.asgi import send_problem
+from latchkey.asgi import send_problem, send_problem_error
 from latchkey.bff.forwarded import ClientAddress
 from latchkey.problems import ProblemError
 from latchkey.settings import BffSettings
@@ -496,7 +496,7 @@ class ApiProxy:
         try:
             grant = await self._gate.authorize(scope)
         except ProblemError as exc:
-            await _send_problem_error(send, exc, answer_headers)
+            await send_problem_error(send, exc, answer_headers)
             return
 
         if connection is not None and connection not in _PLAIN_CONNECTION:
@@ -553,7 +553,7 @@ class ApiProxy:
                 try:
                     refreshed = await self._gate.after_upstream_401(grant)
                 except ProblemError as exc:
-                    await _send_problem_error(send, exc, answer_headers)
+                    await send_problem_error(send, exc, answer_headers)
                     return
                 if upload is None:
                     response.release()
@@ -749,8 +749,3 @@ async def _send_too_many_streams(
     detail = f"too many open streams for this {refused.limit}; close one or retry later"
     retry = (b"retry-after", STREAM_RETRY_AFTER)
     await send_problem(send, status, "too_many_streams", detail, [*headers, retry])
-
-
-async def _send_problem_error(send: Send, exc: ProblemError, headers: list[tuple[bytes, bytes]]) -> None:
-    extra = [(name.lower().encode(), value.encode()) for name, value in exc.headers.items()]
-    await send_problem(send, exc.status, exc.code, exc.detail, [*headers, *extra])
