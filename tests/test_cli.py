@@ -6,7 +6,9 @@ import argparse
 import base64
 import json
 import os
+import re
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from latchkey.cli import build_parser
 from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
+from latchkey.settings import BffSettings, CoreSettings, declarations, settings_markdown
 from tests.support import LATCHKEY, PASSWORD, drop_database, new_database_url, new_key, unique_email
 
 
@@ -237,3 +240,46 @@ def test_an_existing_developer_can_be_marked_and_unmarked(migrated: dict[str, st
     )
     for args in (["--email", member], ["--email", unique_email("nobody")], ["--email", "not an email"]):
         assert_one_clean_error_line(run(["users", "forwards-client-ip", *args], migrated))
+
+
+def test_latchkey_core_with_bad_env_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "LATCHKEY_CORE_SECRET_KEY": "changethis",
+        "LATCHKEY_ACCESS_TOKEN_TTL": "forever",
+        "LATCHKEY_CORE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'core.db'}",
+    }
+    result = subprocess.run(
+        [LATCHKEY, "core", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "LATCHKEY_CORE_SECRET_KEY" in lines[0]
+    assert "LATCHKEY_ACCESS_TOKEN_TTL" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    # It never got as far as opening the database.
+    assert not (tmp_path / "core.db").exists()
+
+
+def test_latchkey_settings_prints_every_declared_variable() -> None:
+    result = subprocess.run([LATCHKEY, "settings"], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout == settings_markdown()
+    printed = re.findall(r"^\| `(LATCHKEY_[A-Z_]+)` \|", result.stdout, flags=re.MULTILINE)
+    declared = [d.env.variable for cls in (CoreSettings, BffSettings) for d in declarations(cls)]
+    assert sorted(printed) == sorted(set(declared))
+    assert len(printed) == len(set(printed))  # shared variables once
+    # Every variable the SPEC's table names that these apps read today is declared.
+    for variable in (
+        "LATCHKEY_COOKIE_SAMESITE",
+        "LATCHKEY_TRUSTED_PROXIES",
+        "LATCHKEY_MAX_SESSIONS_PER_USER",
+    ):
+        assert variable in printed
