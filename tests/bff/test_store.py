@@ -1,14 +1,16 @@
-"""The session store's contract, run against every implementation and backend (SQLite, PostgreSQL)."""
+"""The session store's contract, run against every implementation: SQL on SQLite and on PostgreSQL, and the
+in-memory store. What only a database can show (bytes at rest) runs on the SQL store."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from latchkey.bff.memory_store import MemorySessionStore
 from latchkey.bff.store import SessionStore, SqlSessionStore, Tokens, hash_session_id
 from latchkey.db import Database, sqlite_path
 from latchkey.migrate import upgrade
@@ -42,8 +44,28 @@ def keys() -> KeyRing:
     return ring("k1")
 
 
+Reopen = Callable[[KeyRing], SessionStore]
+
+
+@pytest.fixture(params=["sql", "memory"])
+def reopen(request: pytest.FixtureRequest, backend: str) -> Reopen:
+    """The store under test seen through a key ring (as another process with other keys would see it).
+
+    Parametrised with `backend`, so SQL runs on SQLite and on PostgreSQL (the memory store on each too)."""
+    if request.param == "memory":
+        memory = MemorySessionStore(ring("unused"))
+        return memory.with_ring
+    database: Database = request.getfixturevalue("database")
+    return lambda keys: SqlSessionStore(database, keys)
+
+
 @pytest.fixture
-def store(database: Database, keys: KeyRing) -> SessionStore:
+def store(reopen: Reopen, keys: KeyRing) -> SessionStore:
+    return reopen(keys)
+
+
+@pytest.fixture
+def sql_store(database: Database, keys: KeyRing) -> SqlSessionStore:
     return SqlSessionStore(database, keys)
 
 
@@ -147,20 +169,20 @@ async def test_expired_lease_can_be_taken_over(store: SessionStore) -> None:
     assert await store.claim_refresh(id_hash, record.version + 1, later, timedelta(seconds=1))
 
 
-async def test_key_rotation_never_strands_a_session(database: Database) -> None:
+async def test_key_rotation_never_strands_a_session(reopen: Reopen) -> None:
     now = datetime.now(UTC)
     old_key, new_key = ("old", secrets.token_bytes(32)), ("new", secrets.token_bytes(32))
-    id_hash, pair = await create(SqlSessionStore(database, KeyRing([old_key])), now)
-    rotated = SqlSessionStore(database, KeyRing([new_key, old_key]))
+    id_hash, pair = await create(reopen(KeyRing([old_key])), now)
+    rotated = reopen(KeyRing([new_key, old_key]))
     record = await rotated.get(id_hash)
     assert record is not None and record.tokens is not None
     assert record.tokens.access_token == pair.access_token
     # The next token change re-encrypts under the new sealing key; the old key can then go.
     await rotated.save_tokens(id_hash, tokens(now), now)
-    after = await SqlSessionStore(database, KeyRing([new_key])).get(id_hash)
+    after = await reopen(KeyRing([new_key])).get(id_hash)
     assert after is not None and after.tokens is not None
     # A store without the key that sealed a row sees no tokens (the session is treated as ended).
-    unreadable = await SqlSessionStore(database, ring("other")).get(id_hash)
+    unreadable = await reopen(ring("other")).get(id_hash)
     assert unreadable is not None and unreadable.tokens is None
 
 
@@ -175,8 +197,9 @@ async def test_purge_removes_only_old_rows(store: SessionStore) -> None:
 
 
 async def test_database_holds_no_plaintext_token_or_session_id(
-    backend: str, database: Database, store: SessionStore
+    backend: str, database: Database, sql_store: SqlSessionStore
 ) -> None:
+    store = sql_store
     now = datetime.now(UTC)
     sid = secrets.token_bytes(32)
     pair = tokens(now)
@@ -221,7 +244,7 @@ async def test_save_tokens_writes_only_to_a_live_session(store: SessionStore) ->
 
 
 async def test_pending_revocations_are_claimed_once_retried_and_given_up(
-    backend: str, database: Database, store: SessionStore
+    reopen: Reopen, store: SessionStore
 ) -> None:
     now = datetime.now(UTC)
     refresh = [f"lkr_{secrets.token_hex(20)}" for _ in range(3)]
@@ -244,7 +267,7 @@ async def test_pending_revocations_are_claimed_once_retried_and_given_up(
     assert await store.next_revocation_at() == now + timedelta(seconds=10)
 
     # A store whose ring lost the key sees the entries but cannot open them.
-    foreign = SqlSessionStore(database, ring("other"))
+    foreign = reopen(ring("other"))
     taken, _ = await foreign.claim_revocations(
         now + timedelta(seconds=11), retry_at, now - timedelta(days=2), 10
     )
@@ -255,6 +278,13 @@ async def test_pending_revocations_are_claimed_once_retried_and_given_up(
     assert (taken, dropped) == ([], 2)
     assert await store.next_revocation_at() is None
 
+
+async def test_pending_revocations_are_encrypted_at_rest(
+    backend: str, database: Database, sql_store: SqlSessionStore
+) -> None:
+    store = sql_store
+    now = datetime.now(UTC)
+    refresh = [f"lkr_{secrets.token_hex(20)}" for _ in range(3)]
     # Pending tokens are encrypted at rest like the sessions'.
     await store.add_revocations(refresh, now, now)
     if backend == "sqlite":
