@@ -42,7 +42,7 @@ fmt: setup
     {{bin}}/ruff format backend tests
 
 # Lint, then every suite: pytest (+PostgreSQL when LATCHKEY_TEST_POSTGRES_URL is set), eslint, tsc, vitest, e2e
-test *args: lint
+test *args: lint types-check
     {{bin}}/pytest {{args}}
     npm run lint
     npm run typecheck
@@ -96,6 +96,24 @@ configuration: setup
     head=$(sed "/^${marker//\//\\/}\$/q" docs/configuration.md)
     { printf '%s\n' "$head"; {{bin}}/latchkey settings; } > docs/configuration.md.new
     mv docs/configuration.md.new docs/configuration.md
+
+# Regenerate the SPA's types for the core API (frontend/src/lib/core-api.ts) from the core's OpenAPI document
+types: setup
+    mkdir -p var
+    {{bin}}/latchkey openapi > var/core-openapi.json
+    npx openapi-typescript var/core-openapi.json -o frontend/src/lib/core-api.ts --silent
+
+# Fail when frontend/src/lib/core-api.ts no longer matches the core's OpenAPI document (run `just types`)
+types-check: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p var
+    {{bin}}/latchkey openapi > var/core-openapi.json
+    npx openapi-typescript var/core-openapi.json -o var/core-api.check.ts --silent
+    if ! diff -u frontend/src/lib/core-api.ts var/core-api.check.ts; then
+        echo "frontend/src/lib/core-api.ts is out of date with the core's OpenAPI document: run 'just types'" >&2
+        exit 1
+    fi
 
 # SPEC §9 side by side with nginx and a bare Python hop; writes docs/benchmarks.{md,svg,json}. `just bench --quick`: < 2 min, into var/bench/
 bench *args: setup _load_tools

@@ -283,3 +283,22 @@ def test_latchkey_settings_prints_every_declared_variable() -> None:
         "LATCHKEY_MAX_SESSIONS_PER_USER",
     ):
         assert variable in printed
+
+
+def test_latchkey_openapi_prints_the_cores_document_deterministically() -> None:
+    runs = [
+        subprocess.run(
+            [LATCHKEY, "openapi"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert runs[0] == runs[1]  # frontend/src/lib/core-api.ts is generated from it and checked for drift
+    document = json.loads(runs[0])
+    assert document["info"]["title"] == "Latchkey core API"
+    assert "/v1/me" in document["paths"]
+    assert "MeOut" in document["components"]["schemas"]
