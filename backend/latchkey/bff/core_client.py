@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 
 from latchkey.bff.store import Tokens
+from latchkey.clock import utcnow
 from latchkey.settings import BffSettings
 
 
@@ -84,7 +85,7 @@ class CoreClient:
         )
         if status != 200:
             raise GrantRefused(status, str(body.get("error", "")), response_headers.get("Retry-After"))
-        now = datetime.now(UTC)
+        now = utcnow()
         return Tokens(
             access_token=str(body["access_token"]),
             refresh_token=str(body["refresh_token"]),

@@ -19,8 +19,9 @@ from latchkey.bff.schemas import (
     SessionOut,
     UserOut,
 )
-from latchkey.bff.sessions import SessionManager, utcnow
+from latchkey.bff.sessions import SessionManager
 from latchkey.bff.store import SessionRecord
+from latchkey.clock import utcnow
 from latchkey.guards import require_json
 from latchkey.problems import ProblemError
 

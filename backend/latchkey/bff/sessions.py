@@ -24,6 +24,7 @@ from latchkey.bff.cookies import CookiePolicy
 from latchkey.bff.core_client import CoreClient, CoreUnavailable, GrantRefused
 from latchkey.bff.proxy import StreamRegistry
 from latchkey.bff.store import SessionRecord, SessionStore, Tokens, hash_session_id
+from latchkey.clock import utcnow
 from latchkey.problems import ProblemError
 from latchkey.sealing import (
     InvalidSeal,
@@ -62,10 +63,6 @@ END_CODES = {"idle": "session_idle_expired", "expired": "session_expired"}
 
 def end_code(reason: str | None) -> str:
     return END_CODES.get(reason or "", "session_revoked")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)

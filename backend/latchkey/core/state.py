@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 
+from latchkey.clock import SYSTEM_CLOCK, Clock
 from latchkey.core.events.broker import EventBroker
 from latchkey.core.security.passwords import PasswordHasher
 from latchkey.core.security.secret_box import SecretBox
@@ -22,6 +23,7 @@ class CoreContext:
     hasher: PasswordHasher
     box: SecretBox
     broker: EventBroker
+    clock: Clock = field(default=SYSTEM_CLOCK)
 
 
 def core_context(request: ASGIConnection[Any, Any, Any, State]) -> CoreContext:

@@ -61,6 +61,7 @@ async def change_password(
         current_password=data.current_password,
         new_password=data.new_password,
         keep_chain_id=principal.chain_id,
+        now=ctx.clock.now(),
     )
 
 
@@ -75,7 +76,7 @@ async def view_client_secret(request: Request[Any, Any, Any], principal: Caller)
     `no_client_secret` for a developer who has none yet, until they rotate)."""
     ctx = core_context(request)
     async with ctx.db.read() as session:
-        view = await service.current_client_secret(session, ctx.box, principal.user_id)
+        view = await service.current_client_secret(session, ctx.box, principal.user_id, now=ctx.clock.now())
     return ClientSecretOut(
         secret=view.secret, created_at=view.created_at, previous_valid_until=view.previous_valid_until
     )
@@ -98,7 +99,7 @@ async def rotate_client_secret(request: Request[Any, Any, Any], principal: Calle
     ctx = core_context(request)
     async with ctx.db.write() as session:
         view = await service.rotate_client_secret(
-            session, ctx.box, principal.user_id, ctx.settings.secret_rotation_grace
+            session, ctx.box, principal.user_id, ctx.settings.secret_rotation_grace, now=ctx.clock.now()
         )
     return ClientSecretOut(
         secret=view.secret, created_at=view.created_at, previous_valid_until=view.previous_valid_until

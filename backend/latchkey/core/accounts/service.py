@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -107,9 +107,10 @@ class ClientSecretView:
     previous_valid_until: datetime | None
 
 
-async def current_client_secret(session: AsyncSession, box: SecretBox, user_id: int) -> ClientSecretView:
+async def current_client_secret(
+    session: AsyncSession, box: SecretBox, user_id: int, *, now: datetime
+) -> ClientSecretView:
     """The user's current secret, decrypted, with when the previous one (if any) stops working."""
-    now = datetime.now(UTC)
     current = await session.scalar(
         select(ClientSecret)
         .where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_(None))
@@ -132,7 +133,7 @@ async def current_client_secret(session: AsyncSession, box: SecretBox, user_id: 
 
 
 async def rotate_client_secret(
-    session: AsyncSession, box: SecretBox, user_id: int, grace_seconds: int
+    session: AsyncSession, box: SecretBox, user_id: int, grace_seconds: int, *, now: datetime
 ) -> ClientSecretView:
     """Retire the current secret (it works for the grace period) and issue a new one.
 
@@ -142,7 +143,7 @@ async def rotate_client_secret(
     # Parallel rotations queue on the user row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises),
     # so exactly one secret is ever current.
     await session.execute(select(User.id).where(User.id == user_id).with_for_update())
-    until = datetime.now(UTC) + timedelta(seconds=grace_seconds)
+    until = now + timedelta(seconds=grace_seconds)
     await end_previous_client_secrets(session, user_id)
     await session.execute(
         update(ClientSecret)
@@ -150,7 +151,7 @@ async def rotate_client_secret(
         .values(valid_until=until)
     )
     await issue_client_secret(session, box, user_id)
-    return await current_client_secret(session, box, user_id)
+    return await current_client_secret(session, box, user_id, now=now)
 
 
 async def end_previous_client_secrets(session: AsyncSession, user_id: int) -> None:
@@ -194,6 +195,7 @@ async def change_password(
     current_password: str,
     new_password: str,
     keep_chain_id: int | None,
+    now: datetime,
 ) -> None:
     """Check the current password, store the new one's hash, and revoke every other token chain.
 
@@ -206,7 +208,7 @@ async def change_password(
         # Recorded as a failure before the check (and forgotten if right), so parallel guesses cannot
         # all slip past the limit while Argon2 runs.
         try:
-            attempt_id = await limits.admit_attempt(session, account, bucket, datetime.now(UTC))
+            attempt_id = await limits.admit_attempt(session, account, bucket, now)
         except limits.RateLimited as exc:
             raise ProblemError(
                 429,
@@ -237,7 +239,7 @@ async def change_password(
         revoke = (
             update(TokenChain)
             .where(TokenChain.user_id == user_id, TokenChain.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
+            .values(revoked_at=now)
         )
         if keep_chain_id is not None:
             revoke = revoke.where(TokenChain.id != keep_chain_id)

@@ -95,7 +95,7 @@ async def update_user(
     ctx = core_context(request)
     async with ctx.db.write() as session:
         return await service.update_user(
-            session, ctx.box, actor_id=principal.user_id, user_id=user_id, changes=data
+            session, ctx.box, actor_id=principal.user_id, user_id=user_id, changes=data, now=ctx.clock.now()
         )
 
 

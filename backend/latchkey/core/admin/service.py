@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -90,6 +90,7 @@ async def update_user(
     actor_id: int,
     user_id: int,
     changes: UpdateUserRequest,
+    now: datetime,
 ) -> AdminUser:
     """Apply `{disabled, role, is_developer}` to a user.
 
@@ -120,7 +121,7 @@ async def update_user(
             await session.execute(
                 update(TokenChain)
                 .where(TokenChain.user_id == user.id, TokenChain.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(UTC))
+                .values(revoked_at=now)
             )
         user.disabled = changes.disabled
     await session.flush()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import raiseload
 from latchkey.core.models import AccessToken, RefreshToken, TokenChain, User
 from latchkey.core.oauth import limits
 from latchkey.core.security import credentials
-from latchkey.core.security.auth import ROLE_SCOPES, SCOPES, Client, now
+from latchkey.core.security.auth import ROLE_SCOPES, SCOPES, Client
 from latchkey.core.security.credentials import Kind
 from latchkey.core.security.passwords import MAX_PASSWORD_LENGTH, HasherOverloaded
 from latchkey.core.state import CoreContext
@@ -49,7 +49,7 @@ async def password_grant(
 ) -> IssuedTokens:
     """Check a user's password, within the brute-force limits, and start a new token chain."""
     account = limits.account_key(username)
-    moment = now()
+    moment = ctx.clock.now()
     async with ctx.db.write() as session:
         try:
             attempt = await limits.admit_attempt(session, account, ip, moment)
@@ -88,7 +88,7 @@ async def password_grant(
 
     async with ctx.db.write() as session:
         await limits.clear_failures(session, account, ip)
-        moment = now()
+        moment = ctx.clock.now()
         chain = TokenChain(
             user_id=user.id,
             client_id=client.user_id,
@@ -139,7 +139,7 @@ async def _rotate(
     if row is None:
         return _Outcome.INVALID, None
     token, chain, user = row
-    moment = now()
+    moment = ctx.clock.now()
     # Another client's token is refused but left alone: client B must not be able to end A's sessions.
     if chain.client_id != client.user_id:
         return _Outcome.INVALID, None
@@ -198,7 +198,7 @@ async def revoke(ctx: CoreContext, client: Client, token: str) -> None:
     if kind not in (Kind.REFRESH, Kind.ACCESS):
         return
     digest = credentials.token_hash(token)
-    moment = now()
+    moment = ctx.clock.now()
     async with ctx.db.write() as session:
         if kind is Kind.REFRESH:
             chain = await session.scalar(

@@ -80,7 +80,7 @@ async def create_project(
     ctx = core_context(request)
     async with ctx.db.write() as session:
         project = await service.create_project(
-            session, principal, name=data.name, description=data.description
+            session, principal, name=data.name, description=data.description, now=ctx.clock.now()
         )
     _publish(ctx, "project.created", project)
     return service.project_view(project)
@@ -103,7 +103,7 @@ async def update_project(
     ctx = core_context(request)
     async with ctx.db.write() as session:
         project, changed = await service.update_project(
-            session, principal, project_id, name=data.name, description=data.description
+            session, principal, project_id, name=data.name, description=data.description, now=ctx.clock.now()
         )
     if changed:
         _publish(ctx, "project.updated", project)
@@ -184,7 +184,13 @@ async def _save_file(
         try:
             async with ctx.db.write() as session:
                 return await service.save_file(
-                    session, principal, project_id, name=name, blob=blob, content_type=content_type
+                    session,
+                    principal,
+                    project_id,
+                    name=name,
+                    blob=blob,
+                    content_type=content_type,
+                    now=ctx.clock.now(),
                 )
         except IntegrityError:
             if attempt:

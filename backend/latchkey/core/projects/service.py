@@ -7,6 +7,7 @@ can have). Anyone else gets 404, exactly as for a project that does not exist, s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,7 @@ from latchkey.core.models import Project, ProjectFile, User
 from latchkey.core.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_in_range
 from latchkey.core.projects.schemas import FilePage, FileView, ProjectPage, ProjectView
 from latchkey.core.projects.storage import StoredBlob
-from latchkey.core.security.auth import Principal, now
+from latchkey.core.security.auth import Principal
 from latchkey.problems import ProblemError
 
 MAX_PROJECTS_PER_USER = 1000
@@ -171,7 +172,7 @@ async def visible_project(
 
 
 async def create_project(
-    session: AsyncSession, principal: Principal, *, name: str, description: str
+    session: AsyncSession, principal: Principal, *, name: str, description: str, now: datetime
 ) -> Project:
     name = clean_project_name(name)
     description = check_description(description)
@@ -182,7 +183,7 @@ async def create_project(
         raise ProblemError(
             409, "project_limit_reached", f"an account can own at most {MAX_PROJECTS_PER_USER} projects"
         )
-    moment = now()
+    moment = now
     project = Project(
         owner_id=principal.user_id, name=name, description=description, created_at=moment, updated_at=moment
     )
@@ -198,6 +199,7 @@ async def update_project(
     *,
     name: str | None,
     description: str | None,
+    now: datetime,
 ) -> tuple[Project, bool]:
     """Apply the given fields; returns the project and whether anything changed."""
     name = clean_project_name(name) if name is not None else None
@@ -211,7 +213,7 @@ async def update_project(
         project.description = description
         changed = True
     if changed:
-        project.updated_at = now()
+        project.updated_at = now
         await session.flush()
     return project, changed
 
@@ -284,11 +286,12 @@ async def save_file(
     name: str,
     blob: StoredBlob,
     content_type: str,
+    now: datetime,
 ) -> SavedFile:
     """Point `name` at the new blob, creating the row or replacing the previous contents."""
     # Re-checked here: the project may have been deleted while the body was streaming.
     project = await visible_project(session, principal, project_id, for_update=True)
-    moment = now()
+    moment = now
     file = await project_file(session, project, name, for_update=True)
     if file is None:
         file = ProjectFile(

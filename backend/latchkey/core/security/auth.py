@@ -10,7 +10,7 @@ client secrets by their keyed hash. Every failure is a ProblemError with the RFC
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 from litestar import Litestar, Request
@@ -33,10 +33,6 @@ ROLE_SCOPES = {
 }
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 REALM = 'realm="latchkey"'
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +203,7 @@ async def resolve_token(ctx: CoreContext, value: str) -> Principal:
     if kind is None or kind not in (Kind.PERSONAL, Kind.ACCESS):
         raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
     digest = credentials.token_hash(value)
-    moment = now()
+    moment = ctx.clock.now()
     async with ctx.db.read() as session:
         if kind is Kind.PERSONAL:
             pat_row = (
@@ -305,8 +301,9 @@ def check_principal(
     if developer and not principal.is_developer:
         raise ProblemError(403, "developer_required", "this needs a developer account")
     if sensitive:
-        window = timedelta(seconds=core_context(connection).settings.reauth_window)
-        if principal.auth_time is None or now() - principal.auth_time > window:
+        ctx = core_context(connection)
+        window = timedelta(seconds=ctx.settings.reauth_window)
+        if principal.auth_time is None or ctx.clock.now() - principal.auth_time > window:
             raise ProblemError(403, "reauth_required", "sign in with your password again to do this")
 
 
@@ -333,7 +330,7 @@ async def authenticate_client(request: ASGIConnection[Any, Any, Any, Any]) -> Cl
     if not value or credentials.parse(value) is not Kind.CLIENT_SECRET:
         raise invalid_client()
     ctx = core_context(request)
-    moment = now()
+    moment = ctx.clock.now()
     async with ctx.db.read() as session:
         row = (
             await session.execute(

@@ -96,9 +96,10 @@ async def create_token(
     name = service.check_name(data.name)
     scopes = service.check_scopes(data.scopes)
     lifetime = service.check_lifetime(data.expires_in_days)
-    async with core_context(request).db.write() as session:
+    ctx = core_context(request)
+    async with ctx.db.write() as session:
         issued = await service.create_token(
-            session, principal.user_id, name=name, scopes=scopes, lifetime=lifetime
+            session, principal.user_id, name=name, scopes=scopes, lifetime=lifetime, now=ctx.clock.now()
         )
     return _new_token_out(issued)
 
@@ -113,8 +114,9 @@ async def create_token(
 async def refresh_token(request: Request[Any, Any, Any], principal: Caller, token_id: int) -> NewTokenOut:
     """Revoke the token (it fails at once) and issue a replacement with the same name, scopes and
     lifetime length, shown this once. 404 `not_found` if unknown, another user's, or already revoked."""
-    async with core_context(request).db.write() as session:
-        issued = await service.refresh_token(session, principal.user_id, token_id)
+    ctx = core_context(request)
+    async with ctx.db.write() as session:
+        issued = await service.refresh_token(session, principal.user_id, token_id, now=ctx.clock.now())
     return _new_token_out(issued)
 
 
@@ -126,8 +128,9 @@ async def refresh_token(request: Request[Any, Any, Any], principal: Caller, toke
 )
 async def revoke_token(request: Request[Any, Any, Any], principal: Caller, token_id: int) -> None:
     """Revoke the token; its next request is 401. 404 `not_found` if unknown or another user's."""
-    async with core_context(request).db.write() as session:
-        await service.revoke_token(session, principal.user_id, token_id)
+    ctx = core_context(request)
+    async with ctx.db.write() as session:
+        await service.revoke_token(session, principal.user_id, token_id, now=ctx.clock.now())
 
 
 router = Router(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from latchkey.core.models import PersonalAccessToken, User
 from latchkey.core.pagination import id_in_range
 from latchkey.core.security import credentials
-from latchkey.core.security.auth import SCOPES, now
+from latchkey.core.security.auth import SCOPES
 from latchkey.core.security.credentials import Kind
 from latchkey.problems import ProblemError
 
@@ -140,10 +140,16 @@ async def _insert(
 
 
 async def create_token(
-    session: AsyncSession, user_id: int, *, name: str, scopes: Sequence[str], lifetime: timedelta
+    session: AsyncSession,
+    user_id: int,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    lifetime: timedelta,
+    now: datetime,
 ) -> IssuedToken:
     """Issue a new PAT (inputs already checked); 409 `too_many_tokens` at the cap of active tokens."""
-    moment = now()
+    moment = now
     await _lock_user(session, user_id)
     await _purge(session, user_id, moment)
     active = await session.scalar(
@@ -182,12 +188,12 @@ async def _owned_unrevoked(session: AsyncSession, user_id: int, token_id: int) -
     return row
 
 
-async def refresh_token(session: AsyncSession, user_id: int, token_id: int) -> IssuedToken:
+async def refresh_token(session: AsyncSession, user_id: int, token_id: int, *, now: datetime) -> IssuedToken:
     """Revoke a token and issue its replacement: same name, scopes and lifetime length.
 
     An expired (not revoked) token may be refreshed too: that is how a user renews one.
     """
-    moment = now()
+    moment = now
     await _lock_user(session, user_id)
     old = await _owned_unrevoked(session, user_id, token_id)
     old.revoked_at = moment
@@ -201,7 +207,7 @@ async def refresh_token(session: AsyncSession, user_id: int, token_id: int) -> I
     )
 
 
-async def revoke_token(session: AsyncSession, user_id: int, token_id: int) -> None:
+async def revoke_token(session: AsyncSession, user_id: int, token_id: int, *, now: datetime) -> None:
     """Revoke one of the user's tokens; it fails on its next request. 404 if unknown or not theirs."""
     row = await _owned_unrevoked(session, user_id, token_id)
-    row.revoked_at = now()
+    row.revoked_at = now
