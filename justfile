@@ -41,9 +41,9 @@ fmt: setup
     {{bin}}/ruff check --fix backend tests
     {{bin}}/ruff format backend tests
 
-# Lint, then every suite: pytest (+PostgreSQL when LATCHKEY_TEST_POSTGRES_URL is set), eslint, tsc, vitest, e2e
+# Lint, then every suite: pytest in two processes (+PostgreSQL when LATCHKEY_TEST_POSTGRES_URL is set), eslint, tsc, vitest, e2e
 test *args: lint types-check
-    {{bin}}/pytest {{args}}
+    {{bin}}/pytest -n 2 --dist loadfile {{args}}
     npm run lint
     npm run typecheck
     npm run test:unit

@@ -24,7 +24,23 @@ from tests.support import (
 )
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "database_agnostic: what the module tests does not depend on the database; it runs on SQLite only",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test using a database runs on each backend (SQLite; PostgreSQL when configured), except
+    modules marked `database_agnostic` (HTTP edge behaviour: CSRF, paths, headers, static files, the
+    proxy's streams), which run on SQLite alone so the suite stays quick."""
+    if "backend" in metafunc.fixturenames:
+        agnostic = metafunc.definition.get_closest_marker("database_agnostic") is not None
+        metafunc.parametrize("backend", ["sqlite"] if agnostic else BACKENDS, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -29,10 +29,28 @@ LATCHKEY = str(Path(sys.executable).with_name("latchkey"))
 PASSWORD = "correct horse battery staple"
 
 
+# Under pytest-xdist each worker takes its ports from its own range, below the kernel's ephemeral range, so
+# two workers can never be handed the same free port between choosing it and a server binding it.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_PORTS_PER_WORKER = 5000
+_FIRST_PORT = 10000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    if not _WORKER.startswith("gw"):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    start = _FIRST_PORT + int(_WORKER[2:]) * _PORTS_PER_WORKER
+    for _ in range(200):
+        port = start + secrets.randbelow(_PORTS_PER_WORKER)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {start}-{start + _PORTS_PER_WORKER}")
 
 
 def new_key() -> str:

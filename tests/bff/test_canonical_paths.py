@@ -15,6 +15,8 @@ import pytest
 
 from tests.support import BffServer, Browser, CoreServer
 
+pytestmark = pytest.mark.database_agnostic
+
 BffFactory = Callable[..., Awaitable[BffServer]]
 FOREIGN = "http://evil.example.test"
 

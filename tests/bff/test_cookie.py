@@ -20,6 +20,8 @@ import pytest
 from latchkey.settings import encode_key
 from tests.support import LATCHKEY, BffServer, Browser, CoreServer, free_port, new_key
 
+pytestmark = pytest.mark.database_agnostic
+
 BffFactory = Callable[..., Awaitable[BffServer]]
 DEFAULT_MAX_AGE = 28800
 

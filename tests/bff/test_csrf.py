@@ -19,6 +19,8 @@ from latchkey.sealing import KeyRing, unseal
 from latchkey.settings import parse_key_ring
 from tests.support import BffServer, Browser, CoreServer
 
+pytestmark = pytest.mark.database_agnostic
+
 BffFactory = Callable[..., Awaitable[BffServer]]
 APP = "http://app.example.test"
 PUBLIC = "https://bff.example.test"

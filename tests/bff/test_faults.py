@@ -13,8 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support import BffServer, Browser, CoreServer
+
+pytestmark = pytest.mark.database_agnostic
 
 CoreFactory = Callable[..., Awaitable[CoreServer]]
 BffFactory = Callable[..., Awaitable[BffServer]]

@@ -11,8 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support import BffServer, Browser, CoreServer
+
+pytestmark = pytest.mark.database_agnostic
 
 Factory = Callable[..., Awaitable[Any]]
 

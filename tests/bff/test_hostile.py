@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from tests.support import PASSWORD, BffServer, Browser, CoreServer, assert_no_token_leak
 
+pytestmark = pytest.mark.database_agnostic
+
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 
 

@@ -20,6 +20,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from tests.support import BffServer, Browser, CoreServer, assert_no_token_leak, free_port, start_bff, stop_bff
 
+pytestmark = pytest.mark.database_agnostic
+
 # Fields describing one connection (RFC 9110 §7.6.1, plus the legacy ones).
 HOP_BY_HOP = ("connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade", "trailer")
 # Framing the relay recomputes on each side rather than copying.

@@ -12,6 +12,8 @@ import pytest
 
 from tests.support import BffServer, CoreServer
 
+pytestmark = pytest.mark.database_agnostic
+
 INDEX = b"<!doctype html><html><head><script type=module src=/assets/app-3f9a1c.js></script></head></html>\n"
 SCRIPT = b"console.log('latchkey');\n"
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"

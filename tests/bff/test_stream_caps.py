@@ -14,8 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support import BffServer, Browser, CoreServer, assert_no_token_leak
+
+pytestmark = pytest.mark.database_agnostic
 
 EVENTS = "/api/v1/events"
 PER_SESSION, PER_USER = 8, 16  # the defaults of LATCHKEY_MAX_STREAMS_PER_SESSION / _PER_USER

@@ -14,8 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support import BffServer, Browser, CoreServer, RssSampler, assert_no_token_leak
+
+pytestmark = pytest.mark.database_agnostic
 
 MiB = 1 << 20
 SIZE = 100 * MiB  # LATCHKEY_MAX_BODY_BYTES' default: the largest body both processes accept

@@ -12,12 +12,15 @@ import time
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from latchkey.sealing import KeyRing, SessionCookie, new_session_id, seal, unseal
 from latchkey.settings import decode_key, parse_key_ring
 from tests.support import BffServer, Browser, CoreServer, assert_no_token_leak, new_key
+
+pytestmark = pytest.mark.database_agnostic
 
 BffFactory = Callable[..., Awaitable[BffServer]]
 NAME = "__Host-latchkey"

@@ -26,6 +26,8 @@ from latchkey.core.state import CoreContext
 from latchkey.problems import ProblemError
 from latchkey.settings import CoreSettings
 
+pytestmark = pytest.mark.database_agnostic
+
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 SHAPE = re.compile(r"^lk[parsk]_[A-Za-z0-9]{49}$")
 # Fixed vectors pin the format: CRC32 of prefix + random part, base62 (0-9A-Za-z), 6 characters.

@@ -12,11 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from latchkey.core.models import PersonalAccessToken, User
 from latchkey.db import Database
 from tests.support import CoreServer, Session, login
+
+pytestmark = pytest.mark.database_agnostic
 
 WAIT = 10.0  # seconds any single expected message may take
 

@@ -16,6 +16,8 @@ import pytest
 
 from tests.support import CoreServer, RssSampler, Session, login
 
+pytestmark = pytest.mark.database_agnostic
+
 MIB = 1024 * 1024
 
 

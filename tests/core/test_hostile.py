@@ -19,6 +19,8 @@ from latchkey.core.security import credentials
 from latchkey.core.security.credentials import BASE62, Kind
 from tests.support import PASSWORD, CoreServer, Session, login, random_ip, unique_email
 
+pytestmark = pytest.mark.database_agnostic
+
 PROBLEM = "application/problem+json"
 FUZZ = settings(
     max_examples=60,

@@ -21,6 +21,8 @@ from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
 from tests.support import PASSWORD, CoreServer, RssSampler, random_ip, start_core, stop_core
 
+pytestmark = pytest.mark.database_agnostic
+
 MIB = 1024 * 1024
 FORM = "application/x-www-form-urlencoded"
 ENDPOINTS = ("/v1/oauth/token", "/v1/oauth/revoke")

@@ -28,9 +28,10 @@ from latchkey.settings import load_core_settings
 from tests.support import CoreServer, new_key
 
 # Litestar 2.25 announces 3.0 changes while building handlers in-process (the served apps only log them).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::litestar.exceptions.base_exceptions.LitestarDeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.database_agnostic,
+    pytest.mark.filterwarnings("ignore::litestar.exceptions.base_exceptions.LitestarDeprecationWarning"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
 from tests.support import CoreServer, Session, login
+
+pytestmark = pytest.mark.database_agnostic
 
 
 async def new_pat(http: httpx.AsyncClient, core: CoreServer, session: Session, scopes: list[str]) -> str:
