@@ -593,6 +593,7 @@ export interface components {
             is_developer: boolean;
             name: string;
             role: string;
+            scopes: string[];
         };
         /** NewTokenOut */
         NewTokenOut: {

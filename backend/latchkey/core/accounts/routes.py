@@ -14,7 +14,7 @@ from litestar.datastructures import CacheControlHeader
 
 from latchkey.core.accounts import service
 from latchkey.core.accounts.schemas import ChangePasswordRequest, ClientSecretOut, MeOut, problem_responses
-from latchkey.core.security.auth import Caller, bearer
+from latchkey.core.security.auth import ROLE_SCOPES, SCOPES, Caller, bearer
 from latchkey.core.state import core_context
 from latchkey.guards import require_json
 
@@ -32,6 +32,7 @@ async def me(principal: Caller) -> MeOut:
         role=principal.role,
         is_developer=principal.is_developer,
         created_at=principal.created_at,
+        scopes=[scope for scope in SCOPES if scope in ROLE_SCOPES.get(principal.role, ())],
     )
 
 

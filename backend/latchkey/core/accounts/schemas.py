@@ -17,6 +17,8 @@ class MeOut(msgspec.Struct, kw_only=True):
     role: str
     is_developer: bool
     created_at: datetime
+    # Every scope the user's role allows, in catalogue order: what a PAT of this user may be given.
+    scopes: list[str]
 
 
 class ChangePasswordRequest(msgspec.Struct, kw_only=True):
