@@ -17,8 +17,9 @@ import pytest
 from latchkey.cli import build_parser
 from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
+from latchkey.devstack import LATCHKEY
 from latchkey.settings import BffSettings, CoreSettings, declarations, settings_markdown
-from tests.support import LATCHKEY, PASSWORD, drop_database, new_database_url, new_key, unique_email
+from tests.support import PASSWORD, drop_database, new_database_url, new_key, unique_email
 
 
 def run(

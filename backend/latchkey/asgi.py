@@ -1,4 +1,6 @@
-"""Small ASGI pieces shared by both apps."""
+"""Small ASGI pieces shared by both apps, and the one way a raw ASGI app answers with a problem
+(`send_problem`): the CSRF middleware, the BFF's dispatcher and the proxy all answer through it, with the
+body `problems.py` renders."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from litestar.types import (
     WebSocketCloseEvent,
 )
 
-from latchkey.problems import ProblemError, problem_bytes
+from latchkey.problems import PROBLEM_JSON, ProblemError, problem_bytes
 
 # Like a typical proxy's header buffers (nginx: 4 × 8 KiB): far above any honest request, far below what
 # would let one request make the server hold megabytes. uvicorn's httptools parser sets no limit itself.
 MAX_HEADER_BYTES = 32 * 1024
+
+_PROBLEM_CONTENT_TYPE = (b"content-type", PROBLEM_JSON.encode())
 
 
 async def send_problem(
@@ -33,7 +37,7 @@ async def send_problem(
         "type": "http.response.start",
         "status": status,
         "headers": [
-            (b"content-type", b"application/problem+json"),
+            _PROBLEM_CONTENT_TYPE,
             (b"content-length", str(len(body)).encode()),
             (b"cache-control", b"no-store"),
             *(headers or []),

@@ -86,7 +86,7 @@ def cmd_bff(args: argparse.Namespace) -> int:
         settings = load_bff_settings(os.environ)
     except SettingsError as exc:
         return _fail(str(exc))
-    from latchkey.bff.server import StrictTargetProtocol
+    from latchkey.bff.edge.protocol import StrictTargetProtocol
 
     return _serve(
         "latchkey.bff.app:app_from_env", args.host, args.port, args.workers, settings, StrictTargetProtocol

@@ -2,8 +2,9 @@
 
 Every setting is declared once, as a field of `ServerSettings` (both apps), `CoreSettings` or
 `BffSettings`: its type, its default, and an `Env` annotation naming its variable, its parser and a
-one-line meaning. One generic loader (`load_settings`) reads any of them; the rules that tie several
-fields together sit beside the fields they tie (`bff_cookie_rules`). `latchkey settings` and
+one-line meaning. One generic loader (`load_settings`) reads any of them; the cookie's parsers and the
+rules that tie its fields together live with the cookie (`latchkey/bff/cookie/policy.py`), and the loader
+calls them. `latchkey settings` and
 `docs/configuration.md` are rendered from the same declarations (`settings_markdown`).
 
 Nothing here reads the environment at import time: `load_core_settings(os.environ)` and
@@ -26,8 +27,16 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from latchkey.bff.cookie.policy import (
+    SameSite,
+    cookie_domain,
+    cookie_name,
+    cookie_path,
+    cookie_rules,
+    same_site,
+)
+
 Environment = Literal["production", "dev"]
-SameSite = Literal["strict", "lax", "none"]
 Problems = list[tuple[str, str]]
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -205,40 +214,11 @@ def base_path(value: str) -> str:
     return value
 
 
-def cookie_path(value: str) -> str:
-    if not value.startswith("/") or any(ch in value for ch in ";, \t") or not value.isprintable():
-        raise ValueError("must start with / and hold no ; , or spaces")
-    return value
-
-
-def cookie_domain(value: str) -> str:
-    domain = value.lower().removeprefix(".")
-    labels = domain.split(".")
-    if not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels):
-        raise ValueError(f"{value!r} is not a domain name")
-    return domain
-
-
-def cookie_name(value: str) -> str:
-    if not all(ch.isascii() and (ch.isalnum() or ch in "!#$%&'*+-.^_`|~") for ch in value):
-        raise ValueError(f"{value!r} is not a valid cookie name")
-    return value
-
-
 def static_dir(value: str) -> Path:
     path = Path(value)
     if not (path / "index.html").is_file():
         raise ValueError(f"{value!r} holds no index.html")
     return path
-
-
-def path_matches(request_path: str, cookie_path: str) -> bool:
-    """RFC 6265 §5.1.4: does `request_path` path-match `cookie_path`?"""
-    if request_path == cookie_path:
-        return True
-    if request_path.startswith(cookie_path):
-        return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
-    return False
 
 
 # --- the declarations -----------------------------------------------------------------------------------
@@ -415,7 +395,7 @@ class BffSettings(ServerSettings, frozen=True, kw_only=True):
         SameSite,
         Env(
             "LATCHKEY_COOKIE_SAMESITE",
-            choice("strict", "lax", "none", lower=True),
+            same_site,
             "`strict`, `lax` or `none` (none requires Secure)",
         ),
     ] = "strict"
@@ -497,40 +477,6 @@ class BffSettings(ServerSettings, frozen=True, kw_only=True):
     ] = 20
 
 
-def bff_cookie_rules(values: dict[str, Any], problems: Problems) -> None:
-    """The rules that tie the cookie's settings together (SPEC §3, §5), and the computed cookie name."""
-    secure = bool(values["cookie_secure"])
-    if not secure and values["env"] != "dev":
-        problems.append(("LATCHKEY_COOKIE_SECURE", "may be false only when LATCHKEY_ENV=dev"))
-    if values["cookie_samesite"] == "none" and not secure:
-        problems.append(("LATCHKEY_COOKIE_SAMESITE", "none requires LATCHKEY_COOKIE_SECURE=true"))
-        problems.append(("LATCHKEY_COOKIE_SECURE", "must be true with LATCHKEY_COOKIE_SAMESITE=none"))
-    base, path, domain = values["base_path"], values["cookie_path"], values["cookie_domain"]
-    if not path_matches(base or "/", path):
-        problems.append(("LATCHKEY_COOKIE_PATH", f"{path!r} does not cover the base path"))
-        problems.append(("LATCHKEY_BFF_BASE_PATH", f"{base or '/'!r} is outside the cookie path"))
-    name = values.get("cookie_name") or (
-        "__Host-latchkey"
-        if secure and domain is None and path == "/"
-        else "__Secure-latchkey"
-        if secure
-        else "latchkey"
-    )
-    values["cookie_name"] = name
-    if name.lower().startswith("__host-") and (not secure or domain is not None or path != "/"):
-        problems.append(("LATCHKEY_COOKIE_NAME", "a __Host- cookie needs Secure, no Domain and Path /"))
-        for variable, bad in (
-            ("LATCHKEY_COOKIE_SECURE", not secure),
-            ("LATCHKEY_COOKIE_DOMAIN", domain is not None),
-            ("LATCHKEY_COOKIE_PATH", path != "/"),
-        ):
-            if bad:
-                problems.append((variable, "conflicts with the __Host- cookie name"))
-    elif name.lower().startswith("__secure-") and not secure:
-        problems.append(("LATCHKEY_COOKIE_NAME", "a __Secure- cookie needs Secure"))
-        problems.append(("LATCHKEY_COOKIE_SECURE", "conflicts with the __Secure- cookie name"))
-
-
 # --- the generic loader -----------------------------------------------------------------------------------
 
 
@@ -603,7 +549,7 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
 
 def load_bff_settings(env: Mapping[str, str] | None = None) -> BffSettings:
     """Build the BFF's settings, or raise SettingsError naming every variable involved in a problem."""
-    return load_settings(BffSettings, os.environ if env is None else env, bff_cookie_rules)
+    return load_settings(BffSettings, os.environ if env is None else env, cookie_rules)
 
 
 # --- the documentation ------------------------------------------------------------------------------------

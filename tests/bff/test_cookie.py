@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from latchkey.devstack import LATCHKEY
 from latchkey.settings import encode_key
-from tests.support import LATCHKEY, BffServer, Browser, CoreServer, free_port, new_key
+from tests.support import BffServer, Browser, CoreServer, free_port, new_key
 
 pytestmark = pytest.mark.database_agnostic
 

@@ -29,7 +29,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
+from latchkey.bff.edge.paths import Routes
 from latchkey.bff.proxy import ApiProxy, StreamRegistry, checked_path
+from latchkey.bff.proxy.inbound import BrowserLocation
 from latchkey.problems import ProblemError
 from latchkey.settings import load_bff_settings
 from tests.support import free_port, new_key
@@ -882,8 +884,9 @@ def test_a_location_inside_the_core_maps_under_the_mount(
         "LATCHKEY_CORE_URL": core_url,
         "LATCHKEY_BFF_BASE_PATH": BASE,
     }
-    proxy = ApiProxy(load_bff_settings(env), FixedGate(), StreamRegistry())
-    assert proxy._browser_location(location) == expected
+    bff = load_bff_settings(env)
+    browser_location = BrowserLocation(bff.core_url, Routes.of(bff).api_mount)
+    assert browser_location(location) == expected
 
 
 async def test_stream_registry_counts_and_cancels() -> None:

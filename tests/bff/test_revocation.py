@@ -19,16 +19,16 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.core_client import CoreClient
 from latchkey.bff.models import RevocationRow
-from latchkey.bff.proxy import StreamRegistry
-from latchkey.bff.sessions import SessionManager
-from latchkey.bff.store import SessionRecord, SqlSessionStore, Tokens
+from latchkey.bff.sessions.service import SessionService
+from latchkey.bff.sessions.sql_store import SqlSessionStore
+from latchkey.bff.sessions.types import SessionRecord, Tokens
 from latchkey.db import Database
 from latchkey.migrate import upgrade
 from latchkey.problems import ProblemError
-from latchkey.sealing import KeyRing
-from latchkey.settings import load_bff_settings
+from latchkey.settings import load_bff_settings, parse_key_ring
 from tests.bff.test_logout import chains
 from tests.support import (
     PASSWORD,
@@ -125,60 +125,64 @@ class EndingStore(SqlSessionStore):
 
 
 @pytest.fixture
-async def manager(
-    backend: str, tmp_path: Path, core: CoreServer, service_client: dict[str, Any]
-) -> AsyncIterator[SessionManager]:
+def cookie_keys() -> str:
+    return f"k1:{new_key()}"
+
+
+@pytest.fixture
+async def store(backend: str, tmp_path: Path, cookie_keys: str) -> AsyncIterator[EndingStore]:
     url = await new_database_url(backend, tmp_path, "bff")
     await upgrade("bff", url)
     db = Database(url)
-    settings = load_bff_settings(
-        {
-            "LATCHKEY_BFF_CLIENT_SECRET": service_client["client_secret"],
-            "LATCHKEY_COOKIE_KEYS": f"k1:{new_key()}",
-            "LATCHKEY_CORE_URL": core.url,
-            "LATCHKEY_UPSTREAM_TIMEOUT": "5",
-        }
-    )
-    ring = KeyRing(settings.cookie_keys)
-    client = CoreClient(settings)
-    await client.start()
-    manager = SessionManager(settings, EndingStore(db, ring), ring, client, StreamRegistry())
-    yield manager
-    await manager.close()
-    await client.close()
+    yield EndingStore(db, KeyRing(parse_key_ring(cookie_keys)))
     await db.dispose()
     await drop_database(url)
 
 
-def ending_store(manager: SessionManager) -> EndingStore:
-    assert isinstance(manager.store, EndingStore)
-    return manager.store
+@pytest.fixture
+async def manager(
+    core: CoreServer, service_client: dict[str, Any], cookie_keys: str, store: EndingStore
+) -> AsyncIterator[SessionService]:
+    settings = load_bff_settings(
+        {
+            "LATCHKEY_BFF_CLIENT_SECRET": service_client["client_secret"],
+            "LATCHKEY_COOKIE_KEYS": cookie_keys,
+            "LATCHKEY_CORE_URL": core.url,
+            "LATCHKEY_UPSTREAM_TIMEOUT": "5",
+        }
+    )
+    client = CoreClient(settings)
+    await client.start()
+    manager = SessionService(settings, store, KeyRing(settings.cookie_keys), client)
+    yield manager
+    await manager.close()
+    await client.close()
 
 
 async def test_a_refresh_completing_after_its_session_ended_is_revoked(
-    core: CoreServer, manager: SessionManager
+    core: CoreServer, manager: SessionService, store: EndingStore
 ) -> None:
     user = await core.create_user()
-    record, _ = await manager.login(user["email"], PASSWORD, random_ip(), "pytest")
+    record = (await manager.login(user["email"], PASSWORD, ip=random_ip(), user_agent="pytest")).record
     assert record.tokens is not None and await live_chains(core, user["id"]) == 1
 
-    ending_store(manager).armed = True  # the session ends while the core refreshes its tokens
+    store.armed = True  # the session ends while the core refreshes its tokens
     with pytest.raises(ProblemError) as raised:
-        await manager.refresh(record.id_hash, record.tokens.access_token)
+        await manager.refresher.refresh(record.id_hash, record.tokens.access_token)
     assert (raised.value.status, raised.value.code) == (401, "session_revoked")
     # The refreshed pair was never stored, and its chain is revoked at the core at once.
-    stored = await manager.store.get(record.id_hash)
+    stored = await store.get(record.id_hash)
     assert stored is not None and stored.tokens == record.tokens
     assert await live_chains(core, user["id"]) == 0
 
 
 async def test_reauthentication_completing_after_its_session_ended_is_revoked(
-    core: CoreServer, manager: SessionManager
+    core: CoreServer, manager: SessionService, store: EndingStore
 ) -> None:
     user = await core.create_user()
-    record, _ = await manager.login(user["email"], PASSWORD, random_ip(), "pytest")
+    record = (await manager.login(user["email"], PASSWORD, ip=random_ip(), user_agent="pytest")).record
 
-    ending_store(manager).armed = True  # a logout lands during the password grant
+    store.armed = True  # a logout lands during the password grant
     with pytest.raises(ProblemError) as raised:
         await manager.reauthenticate(record, PASSWORD, random_ip())
     assert (raised.value.status, raised.value.code) == (401, "session_revoked")

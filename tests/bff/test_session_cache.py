@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from latchkey.bff import sessions
+from latchkey.bff.cookie.sealing import KeyRing, new_session_id
 from latchkey.bff.core_client import CoreClient
-from latchkey.bff.proxy import StreamRegistry
-from latchkey.bff.sessions import SessionManager
-from latchkey.bff.store import SessionRecord, SqlSessionStore, Tokens, hash_session_id
+from latchkey.bff.sessions import cache
+from latchkey.bff.sessions.service import SessionService
+from latchkey.bff.sessions.sql_store import SqlSessionStore
+from latchkey.bff.sessions.types import SessionRecord, Tokens, hash_session_id
 from latchkey.db import Database
 from latchkey.migrate import upgrade
 from latchkey.problems import ProblemError
-from latchkey.sealing import KeyRing, new_session_id
-from latchkey.settings import load_bff_settings
+from latchkey.settings import BffSettings, load_bff_settings
 from tests.support import drop_database, new_database_url, new_key
 
 USER = {"id": 7, "email": "a@example.test", "name": "A", "role": "member", "is_developer": False}
@@ -45,11 +45,18 @@ class CountingStore(SqlSessionStore):
 
 
 @pytest.fixture
-async def manager(backend: str, tmp_path: Path) -> AsyncIterator[SessionManager]:
+async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
     url = await new_database_url(backend, tmp_path, "bff")
     await upgrade("bff", url)
     db = Database(url)
-    settings = load_bff_settings(
+    yield db
+    await db.dispose()
+    await drop_database(url)
+
+
+@pytest.fixture
+def settings() -> BffSettings:
+    return load_bff_settings(
         {
             "LATCHKEY_ENV": "dev",
             "LATCHKEY_COOKIE_SECURE": "false",
@@ -59,20 +66,26 @@ async def manager(backend: str, tmp_path: Path) -> AsyncIterator[SessionManager]
             "LATCHKEY_CORE_URL": "http://127.0.0.1:9",
         }
     )
-    ring = KeyRing(settings.cookie_keys)
-    manager = SessionManager(settings, CountingStore(db, ring), ring, CoreClient(settings), StreamRegistry())
+
+
+@pytest.fixture
+def store(database: Database, settings: BffSettings) -> CountingStore:
+    return CountingStore(database, KeyRing(settings.cookie_keys))
+
+
+@pytest.fixture
+async def manager(settings: BffSettings, store: CountingStore) -> AsyncIterator[SessionService]:
+    manager = SessionService(settings, store, KeyRing(settings.cookie_keys), CoreClient(settings))
     yield manager
     await manager.close()
-    await db.dispose()
-    await drop_database(url)
 
 
-async def new_session(manager: SessionManager) -> tuple[str, dict[str, Any]]:
+async def new_session(manager: SessionService, store: CountingStore) -> tuple[str, dict[str, Any]]:
     """A session in the store; returns its id hash and an ASGI scope carrying its cookie."""
     sid = new_session_id()
     now = datetime.now(UTC)
     suffix = secrets.token_hex(8)
-    await manager.store.create(
+    await store.create(
         id_hash=hash_session_id(sid),
         user=dict(USER),
         tokens=Tokens(f"lka_{suffix}", f"lkr_{suffix}", now, now + timedelta(hours=1)),
@@ -81,21 +94,15 @@ async def new_session(manager: SessionManager) -> tuple[str, dict[str, Any]]:
         user_agent="pytest",
         ip="127.0.0.1",
     )
-    cookie = manager.seal_cookie(sid, now + timedelta(hours=8))
-    scope = {"headers": [(b"cookie", f"{manager.cookies.name}={cookie}".encode())]}
+    set_cookie = manager.cookies.issue(sid, now=now, expires_at=now + timedelta(hours=8))
+    scope = {"headers": [(b"cookie", set_cookie.split(";", 1)[0].encode())]}
     return hash_session_id(sid), scope
 
 
-def store_of(manager: SessionManager) -> CountingStore:
-    assert isinstance(manager.store, CountingStore)
-    return manager.store
-
-
 async def test_concurrent_requests_share_one_store_read(
-    manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+    manager: SessionService, store: CountingStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    id_hash, scope = await new_session(manager)
-    store = store_of(manager)
+    id_hash, scope = await new_session(manager, store)
     store.gate = asyncio.Event()
 
     # 32 requests of one tab arrive while the session is not cached: one read answers them all.
@@ -112,7 +119,7 @@ async def test_concurrent_requests_share_one_store_read(
     assert store.reads == 1
 
     # Past the TTL: again one read for the whole burst.
-    monkeypatch.setattr(sessions, "CACHE_TTL", 0.0)
+    monkeypatch.setattr(cache, "CACHE_TTL", 0.0)
     store.gate = asyncio.Event()
     calls = [asyncio.ensure_future(manager.authorize(scope)) for _ in range(32)]
     await asyncio.sleep(0.05)
@@ -121,9 +128,10 @@ async def test_concurrent_requests_share_one_store_read(
     assert store.reads == 2
 
 
-async def test_a_caller_leaving_does_not_cancel_the_shared_read(manager: SessionManager) -> None:
-    id_hash, scope = await new_session(manager)
-    store = store_of(manager)
+async def test_a_caller_leaving_does_not_cancel_the_shared_read(
+    manager: SessionService, store: CountingStore
+) -> None:
+    id_hash, scope = await new_session(manager, store)
     store.gate = asyncio.Event()
     first = asyncio.ensure_future(manager.authorize(scope))
     second = asyncio.ensure_future(manager.authorize(scope))
@@ -135,9 +143,10 @@ async def test_a_caller_leaving_does_not_cancel_the_shared_read(manager: Session
     assert store.reads == 1
 
 
-async def test_session_ended_during_a_read_is_not_cached(manager: SessionManager) -> None:
-    id_hash, scope = await new_session(manager)
-    store = store_of(manager)
+async def test_session_ended_during_a_read_is_not_cached(
+    manager: SessionService, store: CountingStore
+) -> None:
+    id_hash, scope = await new_session(manager, store)
     held = store.gate = asyncio.Event()
     # A read starts while the session is still valid …
     pending = asyncio.ensure_future(manager.authorize(scope))
@@ -145,7 +154,7 @@ async def test_session_ended_during_a_read_is_not_cached(manager: SessionManager
     assert store.reads == 1 and not pending.done()
     # … and the session ends on this instance before that read returns (a logout in another tab).
     store.gate = None
-    assert await manager.end(id_hash, "logout", revoke=False)
+    assert await manager.endings.end(id_hash, "logout", revoke=False)
     held.set()
     # The read that began before the end reads again and refuses, rather than caching a valid entry.
     with pytest.raises(ProblemError) as refused:
@@ -158,15 +167,16 @@ async def test_session_ended_during_a_read_is_not_cached(manager: SessionManager
     assert again.value.code == "session_revoked"
 
 
-async def test_another_session_ending_does_not_disturb_a_read(manager: SessionManager) -> None:
-    id_hash, scope = await new_session(manager)
-    other, _ = await new_session(manager)
-    store = store_of(manager)
+async def test_another_session_ending_does_not_disturb_a_read(
+    manager: SessionService, store: CountingStore
+) -> None:
+    id_hash, scope = await new_session(manager, store)
+    other, _ = await new_session(manager, store)
     held = store.gate = asyncio.Event()
     pending = asyncio.ensure_future(manager.authorize(scope))
     await asyncio.sleep(0.05)
     store.gate = None
-    assert await manager.end(other, "logout", revoke=False)
+    assert await manager.endings.end(other, "logout", revoke=False)
     held.set()
     assert (await pending).session_key == id_hash
     assert store.reads == 1  # no second read: only its own session's end makes a read start over

@@ -3,6 +3,7 @@ in-memory store. What only a database can show (bytes at rest) runs on the SQL s
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from latchkey.bff.memory_store import MemorySessionStore
-from latchkey.bff.store import SessionStore, SqlSessionStore, Tokens, hash_session_id
+from latchkey.bff.cookie.sealing import KeyRing
+from latchkey.bff.sessions.memory_store import MemorySessionStore
+from latchkey.bff.sessions.sql_store import SqlSessionStore
+from latchkey.bff.sessions.store import SessionStore
+from latchkey.bff.sessions.types import Tokens, hash_session_id
 from latchkey.db import Database, sqlite_path
 from latchkey.migrate import upgrade
-from latchkey.sealing import KeyRing
 from tests.support import drop_database, new_database_url
 
 USER = {"id": 7, "email": "a@example.test", "name": "A", "role": "member", "is_developer": False}
@@ -157,6 +160,35 @@ async def test_exactly_one_claim_wins(store: SessionStore) -> None:
     assert await store.claim_refresh(id_hash, saved.version, now, lease)
     await store.release_claim(id_hash)
     assert await store.claim_refresh(id_hash, saved.version + 1, now, lease)
+
+
+async def test_parallel_claims_on_one_version_have_one_winner(reopen: Reopen, keys: KeyRing) -> None:
+    """As from several instances at once (on PostgreSQL, several connections really in parallel)."""
+    now = datetime.now(UTC)
+    id_hash, _ = await create(reopen(keys), now)
+    record = await reopen(keys).get(id_hash)
+    assert record is not None
+    lease = timedelta(seconds=15)
+    claims = await asyncio.gather(
+        *(reopen(keys).claim_refresh(id_hash, record.version, now, lease) for _ in range(8))
+    )
+    assert sum(claim is not None for claim in claims) == 1
+
+
+async def test_writes_return_the_record_as_written(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    id_hash, _ = await create(store, now)
+    created = await store.get(id_hash)
+    assert created is not None and created.version == 0
+    claimed = await store.claim_refresh(id_hash, created.version, now, timedelta(seconds=15))
+    assert claimed is not None and claimed.version == 1 and claimed == await store.get(id_hash)
+    pair = tokens(now)
+    saved = await store.save_tokens(id_hash, pair, now, {**USER, "name": "Renamed"})
+    assert saved is not None and saved == await store.get(id_hash)
+    assert (saved.version, saved.user["name"], saved.tokens) == (2, "Renamed", pair)
+    ended = await store.end(id_hash, "logout", now)
+    assert ended is not None and ended == await store.get(id_hash)
+    assert (ended.end_reason, ended.ended_at, ended.version) == ("logout", now, 2)
 
 
 async def test_expired_lease_can_be_taken_over(store: SessionStore) -> None:

@@ -2,7 +2,7 @@
 
 `/api/*` is dispatched straight to the proxy (raw ASGI, no framework work on the hot path); `/bff/*`, the
 probes and `/schema` go to a Litestar app; when `LATCHKEY_BFF_STATIC_DIR` is set, every other path goes to
-the built SPA (`static.py`), else to Litestar's 404. CSRF/CORS checks and the header-size limit sit in
+the built SPA (`edge/static.py`), else to Litestar's 404. CSRF/CORS checks and the header-size limit sit in
 front of all of them, behind the refusal of non-canonical paths (`asgi.CanonicalPaths`), so each prefix
 decision sees the path that is routed.
 """
@@ -25,19 +25,20 @@ from sqlalchemy import text
 
 from latchkey import __version__
 from latchkey.asgi import CanonicalPaths, HeaderSizeLimit, send_problem
+from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.core_client import CoreClient
-from latchkey.bff.csrf import CsrfMiddleware
-from latchkey.bff.forwarded import ClientAddress
+from latchkey.bff.edge.csrf import CsrfMiddleware
+from latchkey.bff.edge.forwarded import ClientAddress
+from latchkey.bff.edge.paths import Routes
+from latchkey.bff.edge.protocol import ABSOLUTE_FORM
+from latchkey.bff.edge.static import StaticSite
 from latchkey.bff.proxy import ApiProxy, StreamRegistry
 from latchkey.bff.routes import bff_router
-from latchkey.bff.server import ABSOLUTE_FORM
-from latchkey.bff.sessions import SessionManager
-from latchkey.bff.static import StaticSite
-from latchkey.bff.store import SqlSessionStore
+from latchkey.bff.sessions.service import SessionService
+from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.db import Database
 from latchkey.problems import ProblemError, exception_handlers
 from latchkey.runtime import freeze_startup_heap
-from latchkey.sealing import KeyRing
 from latchkey.settings import BffSettings, load_bff_settings
 
 
@@ -64,13 +65,8 @@ class BffApp:
     def __init__(self, settings: BffSettings, litestar: Litestar, proxy: ApiProxy) -> None:
         self.litestar = litestar
         self.proxy = proxy
-        self.api_prefix = f"{settings.base_path}/api/"
-        self.api_exact = f"{settings.base_path}/api"
+        self.routes = Routes.of(settings)
         self.static = StaticSite(settings.static_dir) if settings.static_dir is not None else None
-        # Paths Litestar owns even when the SPA is served: they never fall back to index.html.
-        owned = (f"{settings.base_path}/bff", "/healthz", "/readyz", "/schema")
-        self.litestar_exact = frozenset(owned)
-        self.litestar_prefixes = tuple(f"{path}/" for path in owned)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":  # type: ignore[comparison-overlap]
@@ -78,14 +74,10 @@ class BffApp:
                 await send_problem(send, 400, "invalid_path", "absolute-form request targets are refused")
                 return
             path = scope["path"]
-            if path.startswith(self.api_prefix) or path == self.api_exact:
+            if self.routes.is_api(path):
                 await self.proxy(scope, receive, send)
                 return
-            if (
-                self.static is not None
-                and path not in self.litestar_exact
-                and not path.startswith(self.litestar_prefixes)
-            ):
+            if self.static is not None and not self.routes.is_framework(path):
                 await self.static(cast("HTTPScope", scope), receive, send)
                 return
         await self.litestar(scope, receive, send)
@@ -97,14 +89,16 @@ def create_app(settings: BffSettings) -> ASGIApp:
     db = Database(settings.database_url)
     core = CoreClient(settings)
     streams = StreamRegistry()
-    manager = SessionManager(settings, SqlSessionStore(db, ring), ring, core, streams)
-    proxy = ApiProxy(settings, manager, streams)
+    sessions = SessionService(settings, SqlSessionStore(db, ring), ring, core)
+    # A session that ends on this instance closes its open streams at once.
+    sessions.on_end(streams.close_session)
+    proxy = ApiProxy(settings, sessions, streams)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await core.start()
         await proxy.startup()
-        sweeper = asyncio.create_task(manager.run_sweeper())
+        sweeper = asyncio.create_task(sessions.run_sweeper())
         freeze_startup_heap()
         try:
             yield
@@ -112,7 +106,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-            await manager.close()
+            await sessions.close()
             await proxy.shutdown()
             await core.close()
             await db.dispose()
@@ -120,7 +114,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
     litestar = Litestar(
         route_handlers=[healthz, readyz, bff_router(settings.base_path)],
         state=State(
-            {"sessions": manager, "db": db, "client_address": ClientAddress(settings.trusted_proxies)}
+            {"sessions": sessions, "db": db, "client_address": ClientAddress(settings.trusted_proxies)}
         ),
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),

@@ -1,43 +1,30 @@
 """The BFF as a confidential client of the core: password and refresh grants, revocation, the profile.
 
-It speaks to the core over HTTP only, with `Authorization: Secret <client secret>` on /v1/oauth/*. The
-client keeps no cookie jar and follows no redirects.
+`CoreClient` is the HTTP side of the session service's port (`sessions/authorization_server.py`). It
+speaks to the core over HTTP only, with `Authorization: Secret <client secret>` on /v1/oauth/*. The client
+keeps no cookie jar and follows no redirects.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 
-from latchkey.bff.store import Tokens
-from latchkey.clock import utcnow
+from latchkey.bff.sessions.authorization_server import CoreUnavailable, GrantRefused
+from latchkey.bff.sessions.types import Tokens
+from latchkey.clock import SYSTEM_CLOCK, Clock
 from latchkey.settings import BffSettings
 
 
-class CoreUnavailable(Exception):
-    """The core could not be reached (`timeout` False) or did not answer in time (`timeout` True)."""
-
-    def __init__(self, timeout: bool) -> None:
-        self.timeout = timeout
-        super().__init__("core timed out" if timeout else "core unreachable")
-
-
-@dataclass(frozen=True, slots=True)
-class GrantRefused(Exception):
-    """The core refused a grant: its status, its RFC 6749 `error`, and any Retry-After."""
-
-    status: int
-    error: str
-    retry_after: str | None = None
-
-
 class CoreClient:
-    def __init__(self, settings: BffSettings) -> None:
+    """`AuthorizationServer` over HTTP; a token's life is counted from when its answer arrived."""
+
+    def __init__(self, settings: BffSettings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.settings = settings
+        self.clock = clock
         self._secret_header = f"Secret {settings.client_secret}"
         self._http: aiohttp.ClientSession | None = None
 
@@ -85,7 +72,7 @@ class CoreClient:
         )
         if status != 200:
             raise GrantRefused(status, str(body.get("error", "")), response_headers.get("Retry-After"))
-        now = utcnow()
+        now = self.clock.now()
         return Tokens(
             access_token=str(body["access_token"]),
             refresh_token=str(body["refresh_token"]),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, MediaType, Request, Response, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -20,11 +21,12 @@ from latchkey.core.events.broker import EventBroker
 from latchkey.core.events.routes import router as events_router
 from latchkey.core.health.routes import healthz, readyz
 from latchkey.core.oauth.routes import router as oauth_router
+from latchkey.core.openapi import complete_document
 from latchkey.core.projects.routes import router as projects_router
 from latchkey.core.security.auth import PUBLIC, authenticate_declared, provide_principal, undeclared_routes
 from latchkey.core.security.passwords import PasswordHasher
 from latchkey.core.security.secret_box import SecretBox
-from latchkey.core.state import CoreContext
+from latchkey.core.state import CoreContext, core_context
 from latchkey.core.tokens.routes import router as tokens_router
 from latchkey.db import Database
 from latchkey.problems import exception_handlers
@@ -67,7 +69,11 @@ def create_app(settings: CoreSettings) -> Litestar:
         ],
         state=State({"core": context}),
         guards=[authenticate_declared],
-        dependencies={"principal": Provide(provide_principal)},
+        dependencies={
+            "principal": Provide(provide_principal),
+            "ctx": Provide(core_context, sync_to_thread=False),
+        },
+        before_request=answer_options,
         middleware=[HeaderSizeLimit],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(oauth_prefixes=(OAUTH_PREFIX,)),
@@ -76,7 +82,8 @@ def create_app(settings: CoreSettings) -> Litestar:
             title="Latchkey core API",
             version=__version__,
             path="/schema",
-            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC),
+            # The documentation's own pages are not operations of the API.
+            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", description="lkp_… or lka_…"),
@@ -95,7 +102,32 @@ def create_app(settings: CoreSettings) -> Litestar:
     missing = undeclared_routes(app)
     if missing:
         raise RuntimeError(f"routes without declared authentication: {', '.join(missing)}")
+    complete_document(app)
+    app.state.allowed_methods = allowed_methods(app)
     return app
+
+
+def allowed_methods(app: Litestar) -> dict[str, str]:
+    """The `Allow` value of each route path (as routing reports it in `path_template`)."""
+    return {
+        route.path_format: ", ".join(sorted(route.methods))
+        for route in app.routes
+        if isinstance(getattr(route, "methods", None), set)
+    }
+
+
+def answer_options(request: Request[Any, Any, State]) -> Response[None] | None:
+    """Answer `OPTIONS` with every method of the path.
+
+    Litestar 2 builds a path's automatic `OPTIONS` answer from the first handler registered on it, so its
+    `Allow` misses the methods added later (litestar#4169, fixed in 3.0); this answers in its place.
+    """
+    if request.method != "OPTIONS":
+        return None
+    allow: str | None = request.app.state.allowed_methods.get(request.scope["path_template"])
+    if allow is None:
+        return None
+    return Response(None, status_code=204, headers={"Allow": allow}, media_type=MediaType.TEXT)
 
 
 def app_from_env() -> Litestar:

@@ -1,12 +1,17 @@
-"""What every core request handler can reach: settings, database, hasher, secret box, event broker."""
+"""What every core request handler can reach: settings, database, hasher, secret box, event broker, clock.
+
+Handlers receive it injected, as their `ctx: Context` argument (the app-wide dependency `ctx`); only raw
+ASGI code and guards, which run before injection, fetch it with `core_context(connection)`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from latchkey.clock import SYSTEM_CLOCK, Clock
 from latchkey.core.events.broker import EventBroker
@@ -29,3 +34,7 @@ class CoreContext:
 def core_context(request: ASGIConnection[Any, Any, Any, State]) -> CoreContext:
     ctx: CoreContext = request.app.state.core
     return ctx
+
+
+# A handler's `ctx` argument, marked as the app-wide dependency (`Provide(core_context)`), as `Caller` is.
+Context: TypeAlias = NamedDependency[CoreContext]

@@ -1,5 +1,5 @@
-import { useState } from "react";
 import { NavLink, Outlet } from "react-router-dom";
+import { useAction } from "../app/useAction";
 import { useAuth, useUser } from "../app/auth";
 import { ReauthDialog } from "./ReauthDialog";
 
@@ -7,7 +7,7 @@ import { ReauthDialog } from "./ReauthDialog";
 export function Layout() {
   const { logout } = useAuth();
   const user = useUser();
-  const [leaving, setLeaving] = useState(false);
+  const { busy: leaving, run } = useAction();
 
   const linkClass = ({ isActive }: { isActive: boolean }) => (isActive ? "nav-link active" : "nav-link");
 
@@ -56,10 +56,7 @@ export function Layout() {
                 type="button"
                 className="btn btn-on-dark"
                 disabled={leaving}
-                onClick={() => {
-                  setLeaving(true);
-                  void logout().finally(() => setLeaving(false));
-                }}
+                onClick={() => void run(() => logout())}
               >
                 Log out
               </button>

@@ -1,8 +1,15 @@
 import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
+import { useAction } from "../app/useAction";
 import { api } from "../lib/api";
 import { bff } from "../lib/client";
 import { describeError } from "../lib/format";
 import { ProblemError } from "../lib/problem";
+
+function reauthError(error: unknown): string {
+  return error instanceof ProblemError && error.code === "invalid_credentials"
+    ? "Wrong password. Try again."
+    : describeError(error);
+}
 
 /**
  * The password prompt for `reauth_required`: registered as the client's re-authentication handler, it
@@ -14,8 +21,7 @@ export function ReauthDialog({ email }: { email: string }) {
   const settle = useRef<((confirmed: boolean) => void) | null>(null);
   const [open, setOpen] = useState(false);
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction(reauthError);
   const titleId = useId();
   const passwordId = useId();
 
@@ -34,7 +40,7 @@ export function ReauthDialog({ email }: { email: string }) {
       settle.current?.(false);
       settle.current = null;
     };
-  }, []);
+  }, [setError]);
 
   useEffect(() => {
     const element = dialog.current;
@@ -52,22 +58,17 @@ export function ReauthDialog({ email }: { email: string }) {
 
   async function submit(event: SubmitEvent<HTMLFormElement>): Promise<void> {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.reauthenticate(password);
-      finish(true);
-    } catch (caught) {
-      if (caught instanceof ProblemError && caught.endsSession) {
+    await run(async () => {
+      try {
+        await api.reauthenticate(password);
+      } catch (caught) {
+        // The session is over: the dialog closes and the app goes to the login page, which says why.
+        if (!(caught instanceof ProblemError && caught.endsSession)) throw caught;
         finish(false);
-      } else if (caught instanceof ProblemError && caught.code === "invalid_credentials") {
-        setError("Wrong password. Try again.");
-      } else {
-        setError(describeError(caught));
+        return;
       }
-    } finally {
-      setBusy(false);
-    }
+      finish(true);
+    });
   }
 
   return (

@@ -1,31 +1,20 @@
-/** Typed functions for every BFF route and every core route the app uses (through /api). */
+/** One function for every BFF route and every core route the app uses (through /api), typed by the route. */
 import { bff, type BffClient } from "./client";
-import type {
-  ActiveSession,
-  ClientSecret,
-  Me,
-  NewPersonalAccessToken,
-  Page,
-  PersonalAccessToken,
-  Project,
-  ProjectEvent,
-  ProjectFile,
-  Scope,
-  SessionBody,
-} from "./types";
+import { asDeclared, createRoutes, type Route } from "./routes";
+import type { Page, ProjectEvent, ProjectEventType, Scope } from "./types";
 
-const API = "/api/v1";
+/** The cursor of a list's page (the core caps a page at 100 items). */
+interface PageQuery {
+  limit: number;
+  cursor?: string;
+}
 
-/** Path segments are percent-encoded; the BFF refuses encoded slashes and dots, so names cannot escape. */
-const segment = (value: string | number): string => encodeURIComponent(String(value));
-
-/** Every page of a cursor-paginated list (the core caps a page at 100 items). */
-async function allPages<T>(client: BffClient, path: string): Promise<T[]> {
+/** Every page of a cursor-paginated list, `readPage` reading one. */
+async function allPages<T>(readPage: (query: PageQuery) => Promise<Page<T>>): Promise<T[]> {
   const items: T[] = [];
   let cursor: string | null = null;
   do {
-    const query: string = cursor === null ? "?limit=100" : `?limit=100&cursor=${encodeURIComponent(cursor)}`;
-    const page: Page<T> = await client.json<Page<T>>(path + query);
+    const page: Page<T> = await readPage(cursor === null ? { limit: 100 } : { limit: 100, cursor });
     items.push(...page.items);
     cursor = page.next_cursor;
   } while (cursor !== null);
@@ -33,78 +22,79 @@ async function allPages<T>(client: BffClient, path: string): Promise<T[]> {
 }
 
 export function createApi(client: BffClient) {
+  const routes = createRoutes(client);
   return {
     // --- the BFF's own routes ---------------------------------------------------------------------
     login: (username: string, password: string) =>
-      client.json<SessionBody>("/bff/login", {
-        method: "POST",
+      routes.json("post", "/bff/login", {
         json: { username, password },
         reauth: false,
         signalSessionEnded: false,
       }),
     /** The current session; `quiet` probes without announcing "no session" (the app's start-up). */
-    getSession: (quiet = false) => client.json<SessionBody>("/bff/session", { signalSessionEnded: !quiet }),
+    getSession: (quiet = false) => routes.json("get", "/bff/session", { signalSessionEnded: !quiet }),
     reauthenticate: (password: string) =>
-      client.send204("/bff/reauthenticate", { method: "POST", json: { password }, reauth: false }),
+      routes.send204("post", "/bff/reauthenticate", { json: { password }, reauth: false }),
     logout: (everywhere = false) =>
-      client.send204(everywhere ? "/bff/logout?everywhere=true" : "/bff/logout", {
-        method: "POST",
+      routes.send204("post", "/bff/logout", {
+        query: everywhere ? { everywhere: "true" } : {},
         reauth: false,
         signalSessionEnded: false,
       }),
-    listSessions: () => client.json<Page<ActiveSession>>("/bff/sessions").then((page) => page.items),
-    endSession: (id: string) => client.send204(`/bff/sessions/${segment(id)}`, { method: "DELETE" }),
+    listSessions: () => routes.json("get", "/bff/sessions").then((page) => page.items),
+    endSession: (id: string) => routes.send204("delete", "/bff/sessions/{id}", { path: { id } }),
 
     // --- the signed-in user -----------------------------------------------------------------------
-    getMe: () => client.json<Me>(`${API}/me`),
+    getMe: () => routes.json("get", "/api/v1/me"),
     changePassword: (currentPassword: string, newPassword: string) =>
-      client.send204(`${API}/me/password`, {
-        method: "POST",
+      routes.send204("post", "/api/v1/me/password", {
         json: { current_password: currentPassword, new_password: newPassword },
       }),
 
     // --- personal access tokens -------------------------------------------------------------------
-    listTokens: () => allPages<PersonalAccessToken>(client, `${API}/me/tokens`),
+    listTokens: () => allPages((query) => routes.json("get", "/api/v1/me/tokens", { query })),
     createToken: (name: string, scopes: Scope[], expiresInDays: number) =>
-      client.json<NewPersonalAccessToken>(`${API}/me/tokens`, {
-        method: "POST",
-        json: { name, scopes, expires_in_days: expiresInDays },
-      }),
+      routes.json("post", "/api/v1/me/tokens", { json: { name, scopes, expires_in_days: expiresInDays } }),
     refreshToken: (id: number) =>
-      client.json<NewPersonalAccessToken>(`${API}/me/tokens/${segment(id)}/refresh`, { method: "POST" }),
-    revokeToken: (id: number) => client.send204(`${API}/me/tokens/${segment(id)}`, { method: "DELETE" }),
+      routes.json("post", "/api/v1/me/tokens/{token_id}/refresh", { path: { token_id: id } }),
+    revokeToken: (id: number) => routes.send204("delete", "/api/v1/me/tokens/{token_id}", { path: { token_id: id } }),
 
     // --- the developer's client secret --------------------------------------------------------------
-    getClientSecret: () => client.json<ClientSecret>(`${API}/me/client-secret`),
-    rotateClientSecret: () => client.json<ClientSecret>(`${API}/me/client-secret/rotate`, { method: "POST" }),
+    getClientSecret: () => routes.json("get", "/api/v1/me/client-secret"),
+    rotateClientSecret: () => routes.json("post", "/api/v1/me/client-secret/rotate"),
 
     // --- projects and their files -------------------------------------------------------------------
-    listProjects: () => allPages<Project>(client, `${API}/projects`),
-    getProject: (id: number) => client.json<Project>(`${API}/projects/${segment(id)}`),
+    listProjects: () => allPages((query) => routes.json("get", "/api/v1/projects", { query })),
+    getProject: (id: number) => routes.json("get", "/api/v1/projects/{project_id}", { path: { project_id: id } }),
     createProject: (name: string, description = "") =>
-      client.json<Project>(`${API}/projects`, { method: "POST", json: { name, description } }),
+      routes.json("post", "/api/v1/projects", { json: { name, description } }),
     updateProject: (id: number, changes: { name?: string; description?: string }) =>
-      client.json<Project>(`${API}/projects/${segment(id)}`, { method: "PATCH", json: changes }),
-    deleteProject: (id: number) => client.send204(`${API}/projects/${segment(id)}`, { method: "DELETE" }),
-    listFiles: (projectId: number) => allPages<ProjectFile>(client, `${API}/projects/${segment(projectId)}/files`),
+      routes.json("patch", "/api/v1/projects/{project_id}", { path: { project_id: id }, json: changes }),
+    deleteProject: (id: number) =>
+      routes.send204("delete", "/api/v1/projects/{project_id}", { path: { project_id: id } }),
+    listFiles: (projectId: number) =>
+      allPages((query) =>
+        routes.json("get", "/api/v1/projects/{project_id}/files", { path: { project_id: projectId }, query }),
+      ),
     /** PUT the raw bytes with their own type (application/octet-stream when the browser knows none). */
     uploadFile: (projectId: number, name: string, file: Blob) =>
-      client.json<ProjectFile>(`${API}/projects/${segment(projectId)}/files/${segment(name)}`, {
-        method: "PUT",
+      routes.json("put", "/api/v1/projects/{project_id}/files/{name}", {
+        path: { project_id: projectId, name },
         body: file,
         contentType: file.type || "application/octet-stream",
       }),
     downloadFile: async (projectId: number, name: string): Promise<Blob> => {
-      const response = await client.request(`${API}/projects/${segment(projectId)}/files/${segment(name)}`, {
+      const response = await routes.request("get", "/api/v1/projects/{project_id}/files/{name}", {
+        path: { project_id: projectId, name },
         accept: "*/*",
       });
       return response.blob();
     },
     deleteFile: (projectId: number, name: string) =>
-      client.send204(`${API}/projects/${segment(projectId)}/files/${segment(name)}`, { method: "DELETE" }),
+      routes.send204("delete", "/api/v1/projects/{project_id}/files/{name}", { path: { project_id: projectId, name } }),
 
     /** The path of the SSE stream of project and file changes (read with `openEventStream`). */
-    eventsPath: `${API}/events`,
+    eventsPath: "/api/v1/events" satisfies Route,
   };
 }
 
@@ -112,16 +102,31 @@ export type Api = ReturnType<typeof createApi>;
 
 export const api: Api = createApi(bff);
 
-const EVENT_TYPES = new Set(["project.created", "project.updated", "project.deleted", "file.uploaded", "file.deleted"]);
+/** The core's event names, checked against `ProjectEventType` both ways (none missing, none extra). */
+const EVENT_TYPES: Readonly<Record<ProjectEventType, true>> = {
+  "project.created": true,
+  "project.updated": true,
+  "project.deleted": true,
+  "file.uploaded": true,
+  "file.deleted": true,
+};
+
+function isProjectEventType(name: string): name is ProjectEventType {
+  return Object.hasOwn(EVENT_TYPES, name);
+}
 
 /** A project event from an SSE `data:` line, or null for anything unexpected. */
 export function parseProjectEvent(eventName: string, data: string): ProjectEvent | null {
-  if (!EVENT_TYPES.has(eventName)) return null;
+  if (!isProjectEventType(eventName)) return null;
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(data) as Partial<ProjectEvent> | null;
-    if (!parsed || typeof parsed.project !== "object") return null;
-    return { ...parsed, type: eventName } as ProjectEvent;
+    parsed = JSON.parse(data);
   } catch {
     return null;
   }
+  // The stream's events are not in the OpenAPI document: what is checked here is all that is checked.
+  if (typeof parsed !== "object" || parsed === null || !("project" in parsed) || typeof parsed.project !== "object") {
+    return null;
+  }
+  return { ...asDeclared<Omit<ProjectEvent, "type">>(parsed), type: eventName };
 }

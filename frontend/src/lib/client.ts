@@ -60,11 +60,15 @@ export class BffClient {
     throw this.failed(problem, options);
   }
 
-  /** A JSON answer (or `undefined` for 204 No Content). */
-  async json<T>(path: string, options: CallOptions = {}): Promise<T> {
+  /**
+   * A JSON answer (or `undefined` for 204 No Content), untyped: what it is declared to be is the route's
+   * business (`routes.ts`), not the transport's.
+   */
+  async json(path: string, options: CallOptions = {}): Promise<unknown> {
     const response = await this.request(path, { accept: "application/json", ...options });
-    if (response.status === 204) return undefined as T;
-    return (await response.json()) as T;
+    if (response.status === 204) return undefined;
+    const body: unknown = await response.json();
+    return body;
   }
 
   /** A call whose answer has no body worth reading (204). */

@@ -38,176 +38,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/schema": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Handler */
-        get: operations["SchemaHandler"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/elements": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Handler */
-        get: operations["SchemaElementsHandler"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/oauth2-redirect.html": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** RenderOauth2Redirect */
-        get: operations["SchemaOauth2RedirectHtmlRenderOauth2Redirect"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/openapi.json": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Handler */
-        get: operations["SchemaOpenapiJsonHandler"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/openapi.yaml": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Handler */
-        get: operations["SchemaOpenapiYamlHandler"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/openapi.yml": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Handler */
-        get: operations["SchemaOpenapiYmlHandler"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/rapidoc": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Handler */
-        get: operations["SchemaRapidocHandler"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/redoc": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Handler */
-        get: operations["SchemaRedocHandler"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/swagger": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Handler */
-        get: operations["SchemaSwaggerHandler"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/schema/{path}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** HandleSchemaPathNotFound */
-        get: operations["SchemaPathHandleSchemaPathNotFound"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/admin/users": {
         parameters: {
             query?: never;
@@ -552,7 +382,7 @@ export interface components {
         CreateTokenRequest: {
             expires_in_days: number;
             name: string;
-            scopes: string[];
+            scopes: ("profile" | "projects:read" | "projects:write" | "admin")[];
         };
         /** CreateUserRequest */
         CreateUserRequest: {
@@ -593,7 +423,7 @@ export interface components {
             is_developer: boolean;
             name: string;
             role: string;
-            scopes: string[];
+            scopes: ("profile" | "projects:read" | "projects:write" | "admin")[];
         };
         /** NewTokenOut */
         NewTokenOut: {
@@ -746,221 +576,13 @@ export interface operations {
                     };
                 };
             };
-        };
-    };
-    SchemaHandler: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
+            /** @description `database_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/html": string;
-                };
-            };
-        };
-    };
-    SchemaElementsHandler: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": string;
-                };
-            };
-        };
-    };
-    SchemaOauth2RedirectHtmlRenderOauth2Redirect: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": string;
-                };
-            };
-        };
-    };
-    SchemaOpenapiJsonHandler: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/vnd.oai.openapi+json": string;
-                };
-            };
-        };
-    };
-    SchemaOpenapiYamlHandler: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/vnd.oai.openapi": string;
-                };
-            };
-        };
-    };
-    SchemaOpenapiYmlHandler: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/vnd.oai.openapi": string;
-                };
-            };
-        };
-    };
-    SchemaRapidocHandler: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": string;
-                };
-            };
-        };
-    };
-    SchemaRedocHandler: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": string;
-                };
-            };
-        };
-    };
-    SchemaSwaggerHandler: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": string;
-                };
-            };
-        };
-    };
-    SchemaPathHandleSchemaPathNotFound: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                path: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": unknown;
-                };
-            };
-            /** @description Bad request syntax or unsupported method */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -970,7 +592,7 @@ export interface operations {
             query?: {
                 /** @description page size (1–100) */
                 limit?: number;
-                /** @description next_cursor of the previous page */
+                /** @description `next_cursor` of the previous page (opaque: 400 `invalid_cursor` for any other value) */
                 cursor?: string | null;
             };
             header?: never;
@@ -988,7 +610,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdminUserPage"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -997,9 +619,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1039,7 +663,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdminUser"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1048,9 +672,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1066,8 +692,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `too_many_tokens` or `conflict` */
+            /** @description `email_taken` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over LATCHKEY_MAX_BODY_BYTES */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1128,7 +763,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdminUser"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1137,9 +772,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1155,7 +792,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `not_found` */
+            /** @description `not_found` (or another user's: ids reveal nothing) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1164,8 +801,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `too_many_tokens` or `conflict` */
+            /** @description `cannot_modify_self` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over LATCHKEY_MAX_BODY_BYTES */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1199,10 +845,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "text/event-stream": unknown;
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1211,9 +857,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1232,6 +880,8 @@ export interface operations {
             /** @description `too_many_streams`: the user already holds LATCHKEY_MAX_STREAMS_PER_USER streams; see `Retry-After` */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1258,7 +908,7 @@ export interface operations {
                     "application/json": components["schemas"]["MeOut"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1267,9 +917,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1306,7 +958,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClientSecretOut"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1315,9 +967,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1333,7 +987,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `not_found` */
+            /** @description `no_client_secret` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1360,7 +1014,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1369,9 +1023,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1408,7 +1064,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClientSecretOut"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1417,9 +1073,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1457,7 +1115,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1466,9 +1124,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1484,8 +1144,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `too_many_tokens` or `conflict` */
+            /** @description `not_found` (or another user's: ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict`: the password changed meanwhile */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over LATCHKEY_MAX_BODY_BYTES */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1514,6 +1192,8 @@ export interface operations {
             /** @description `rate_limited`; see `Retry-After` */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1536,7 +1216,7 @@ export interface operations {
             query?: {
                 /** @description page size (1–100) */
                 limit?: number;
-                /** @description next_cursor of the previous page */
+                /** @description `next_cursor` of the previous page (opaque: 400 `invalid_cursor` for any other value) */
                 cursor?: string | null;
             };
             header?: never;
@@ -1555,7 +1235,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPage"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1564,9 +1244,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1607,7 +1289,7 @@ export interface operations {
                     "application/json": components["schemas"]["NewTokenOut"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1616,9 +1298,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1634,8 +1318,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `too_many_tokens` or `conflict` */
+            /** @description `too_many_tokens` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over LATCHKEY_MAX_BODY_BYTES */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1681,7 +1374,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1690,9 +1383,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1708,7 +1403,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `not_found` */
+            /** @description `not_found` (or another user's: ids reveal nothing) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1740,7 +1435,7 @@ export interface operations {
                     "application/json": components["schemas"]["NewTokenOut"];
                 };
             };
-            /** @description malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …) */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1749,9 +1444,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why */
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1767,7 +1464,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `not_found` */
+            /** @description `not_found` (or another user's: ids reveal nothing) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1811,6 +1508,8 @@ export interface operations {
             /** @description invalid_client (with `WWW-Authenticate: Secret`) */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1873,6 +1572,8 @@ export interface operations {
             /** @description invalid_client (with `WWW-Authenticate: Secret`) */
             401: {
                 headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1900,6 +1601,8 @@ export interface operations {
             /** @description rate_limited (with `Retry-After`) */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1920,7 +1623,9 @@ export interface operations {
     V1ProjectsListProjects: {
         parameters: {
             query?: {
+                /** @description page size (1–100) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page (opaque: 400 `invalid_cursor` for any other value) */
                 cursor?: string | null;
             };
             header?: never;
@@ -1938,19 +1643,33 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectPage"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1977,19 +1696,69 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `project_limit_reached` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over LATCHKEY_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: send application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a rule of this resource is broken; `code` says which */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2014,19 +1783,42 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found` (or another user's: ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2049,19 +1841,42 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found` (or another user's: ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2090,19 +1905,69 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found` (or another user's: ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over LATCHKEY_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: send application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a rule of this resource is broken; `code` says which */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2110,7 +1975,9 @@ export interface operations {
     V1ProjectsProjectIdFilesListFiles: {
         parameters: {
             query?: {
+                /** @description page size (1–100) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page (opaque: 400 `invalid_cursor` for any other value) */
                 cursor?: string | null;
             };
             header?: never;
@@ -2130,19 +1997,42 @@ export interface operations {
                     "application/json": components["schemas"]["FilePage"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found` (or another user's: ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2153,6 +2043,7 @@ export interface operations {
             header?: never;
             path: {
                 project_id: number;
+                /** @description the file's name (1–255 characters; not . or ..; no /, \, control or bidi characters) */
                 name: string;
             };
             cookie?: never;
@@ -2165,22 +2056,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "*/*": unknown;
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found` (or another user's: ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2191,6 +2105,7 @@ export interface operations {
             header?: never;
             path: {
                 project_id: number;
+                /** @description the file's name (1–255 characters; not . or ..; no /, \, control or bidi characters) */
                 name: string;
             };
             cookie?: never;
@@ -2206,19 +2121,60 @@ export interface operations {
                     "application/json": components["schemas"]["FileView"];
                 };
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description a new file */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileView"];
+                };
+            };
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found` (or another user's: ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over LATCHKEY_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2229,6 +2185,7 @@ export interface operations {
             header?: never;
             path: {
                 project_id: number;
+                /** @description the file's name (1–255 characters; not . or ..; no /, \, control or bidi characters) */
                 name: string;
             };
             cookie?: never;
@@ -2242,19 +2199,42 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad request syntax or unsupported method */
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        detail: string;
-                        extra?: null | {
-                            [key: string]: unknown;
-                        } | unknown[];
-                        status_code: number;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found` (or another user's: ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -42,7 +42,8 @@ type CoreSchemas = components["schemas"];
 
 export type Me = CoreSchemas["MeOut"];
 
-export type Scope = "profile" | "projects:read" | "projects:write" | "admin";
+/** A scope a token may carry: the core's catalogue, as its document declares it. */
+export type Scope = Me["scopes"][number];
 
 export type PersonalAccessToken = CoreSchemas["TokenOut"];
 

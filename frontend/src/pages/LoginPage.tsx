@@ -1,5 +1,6 @@
 import { useEffect, useId, useState, type SubmitEvent } from "react";
 import { Navigate, useLocation } from "react-router-dom";
+import { useAction } from "../app/useAction";
 import { END_REASON_MESSAGES, useAuth } from "../app/auth";
 import { describeError } from "../lib/format";
 import { ProblemError } from "../lib/problem";
@@ -22,8 +23,7 @@ export function LoginPage() {
   const location = useLocation();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction(loginError);
   // The reason the app came here is shown until the user tries to sign in again.
   const [showReason, setShowReason] = useState(true);
   const emailId = useId();
@@ -44,16 +44,8 @@ export function LoginPage() {
   async function submit(event: SubmitEvent<HTMLFormElement>): Promise<void> {
     event.preventDefault();
     setShowReason(false);
-    setError(null);
-    setBusy(true);
-    try {
-      await login(email.trim(), password);
-    } catch (caught) {
-      setError(loginError(caught));
-      setPassword("");
-    } finally {
-      setBusy(false);
-    }
+    const signedIn = await run(() => login(email.trim(), password).then(() => true));
+    if (!signedIn) setPassword("");
   }
 
   return (

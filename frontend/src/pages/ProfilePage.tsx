@@ -1,43 +1,39 @@
 import { useEffect, useId, useState, type SubmitEvent } from "react";
 import { useLocation } from "react-router-dom";
+import { useAction } from "../app/useAction";
 import { useAuth, useUser } from "../app/auth";
-import { DeveloperSettings } from "./DeveloperSettings";
+import { useResource } from "../app/useResource";
+import { DeveloperSettings } from "../components/DeveloperSettings";
 import { api } from "../lib/api";
 import { describeError, formatDate } from "../lib/format";
 import { ProblemError } from "../lib/problem";
-import type { Me } from "../lib/types";
 
 export const DEVELOPER_SETTINGS_ID = "developer-settings";
+
+function changePasswordError(error: unknown): string {
+  return error instanceof ProblemError && error.code === "invalid_password"
+    ? "The current password is wrong."
+    : describeError(error);
+}
 
 function ChangePassword({ email }: { email: string }) {
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
-  const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useAction(changePasswordError);
   const currentId = useId();
   const nextId = useId();
   const headingId = useId();
 
   async function submit(event: SubmitEvent<HTMLFormElement>): Promise<void> {
     event.preventDefault();
-    setBusy(true);
     setDone(false);
-    setError(null);
-    try {
+    await run(async () => {
       await api.changePassword(current, next);
       setCurrent("");
       setNext("");
       setDone(true);
-    } catch (caught) {
-      setError(
-        caught instanceof ProblemError && caught.code === "invalid_password"
-          ? "The current password is wrong."
-          : describeError(caught),
-      );
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -93,8 +89,8 @@ export function ProfilePage() {
   const user = useUser();
   const { epoch } = useAuth();
   const location = useLocation();
-  const [me, setMe] = useState<Me | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  // The live profile, and the scopes the user's role allows (the token form offers exactly those).
+  const { data: me, error } = useResource(api.getMe, epoch);
   const atDeveloperSettings = location.pathname.startsWith("/profile/developer-settings");
 
   useEffect(() => {
@@ -105,17 +101,6 @@ export function ProfilePage() {
       window.scrollTo({ top: 0 });
     }
   }, [atDeveloperSettings, location.key]);
-
-  useEffect(() => {
-    let cancelled = false;
-    api.getMe().then(
-      (value) => !cancelled && setMe(value),
-      (caught: unknown) => !cancelled && setError(describeError(caught)),
-    );
-    return () => {
-      cancelled = true;
-    };
-  }, [epoch]);
 
   // The session's snapshot shows at once; /v1/me is the live source and replaces it when it answers.
   const profile = me ?? user;
@@ -163,7 +148,12 @@ export function ProfilePage() {
 
       <ChangePassword email={profile.email} />
 
-      <DeveloperSettings id={DEVELOPER_SETTINGS_ID} user={profile} />
+      <DeveloperSettings
+        id={DEVELOPER_SETTINGS_ID}
+        isDeveloper={profile.is_developer}
+        available={me?.scopes ?? null}
+        unavailable={me === null && error !== null}
+      />
     </>
   );
 }

@@ -1,10 +1,10 @@
 import { useCallback, useEffect, useId, useState, type SubmitEvent } from "react";
 import { useAuth } from "../app/auth";
+import { useAction } from "../app/useAction";
 import { useResource } from "../app/useResource";
-import { ProjectCard } from "./ProjectCard";
+import { ProjectCard } from "../components/ProjectCard";
 import { api, parseProjectEvent } from "../lib/api";
 import { bff } from "../lib/client";
-import { describeError } from "../lib/format";
 import { openEventStream } from "../lib/sse";
 import type { Project, ProjectEvent } from "../lib/types";
 
@@ -27,8 +27,7 @@ export function ProjectsPage() {
   const [fileRevisions, setFileRevisions] = useState<Record<number, number>>({});
   const [live, setLive] = useState<LiveState>("connecting");
   const [newName, setNewName] = useState("");
-  const [createError, setCreateError] = useState<string | null>(null);
-  const [creating, setCreating] = useState(false);
+  const { busy: creating, error: createError, run } = useAction();
   const nameId = useId();
 
   useEffect(() => {
@@ -76,17 +75,11 @@ export function ProjectsPage() {
     event.preventDefault();
     const name = newName.trim();
     if (!name) return;
-    setCreating(true);
-    setCreateError(null);
-    try {
+    await run(async () => {
       const project = await api.createProject(name);
       update((current) => upsert(current ?? [], project));
       setNewName("");
-    } catch (error) {
-      setCreateError(describeError(error));
-    } finally {
-      setCreating(false);
-    }
+    });
   }
 
   return (

@@ -1,32 +1,29 @@
 import { useEffect, useState } from "react";
+import { useAction } from "../app/useAction";
 import { useAuth } from "../app/auth";
 import { useResource } from "../app/useResource";
 import { api } from "../lib/api";
-import { describeError, describeUserAgent, formatDateTime } from "../lib/format";
+import { describeUserAgent, formatDateTime } from "../lib/format";
 import type { ActiveSession } from "../lib/types";
 
 export function SessionsPage() {
   const { epoch, logout } = useAuth();
   const { data: sessions, error: loadError, reload } = useResource(api.listSessions, epoch);
-  const [error, setError] = useState<string | null>(null);
-  const [ending, setEnding] = useState<string | null>(null);
-  const [leaving, setLeaving] = useState(false);
+  const { busy: ending, error, run } = useAction();
+  // The session whose "End session" was pressed last: its button is the one disabled while `ending`.
+  const [endingId, setEndingId] = useState<string | null>(null);
+  const { busy: leaving, run: leave } = useAction();
 
   useEffect(() => {
     document.title = "Sessions · Latchkey";
   }, []);
 
   async function end(session: ActiveSession): Promise<void> {
-    setEnding(session.id);
-    setError(null);
-    try {
+    setEndingId(session.id);
+    await run(async () => {
       await api.endSession(session.id);
       reload();
-    } catch (caught) {
-      setError(describeError(caught));
-    } finally {
-      setEnding(null);
-    }
+    });
   }
 
   // The current session first, then the most recently used.
@@ -45,10 +42,7 @@ export function SessionsPage() {
           type="button"
           className="btn btn-danger"
           disabled={leaving}
-          onClick={() => {
-            setLeaving(true);
-            void logout(true).finally(() => setLeaving(false));
-          }}
+          onClick={() => void leave(() => logout(true))}
         >
           Log out everywhere
         </button>
@@ -101,7 +95,7 @@ export function SessionsPage() {
                       <button
                         type="button"
                         className="btn btn-small btn-danger-outline"
-                        disabled={ending === session.id}
+                        disabled={ending && endingId === session.id}
                         onClick={() => void end(session)}
                       >
                         End session

@@ -1,30 +1,16 @@
 """The BFF's front door as raw ASGI calls, no server: canonical paths (`asgi.CanonicalPaths`), then CSRF and
-CORS (`bff/csrf.py`), in front of a downstream app that records whether it was reached."""
+CORS (`bff/edge/`), in front of a downstream app that records whether it was reached."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from latchkey.asgi import CanonicalPaths
-from latchkey.bff.csrf import CsrfMiddleware
-from latchkey.settings import BffSettings, load_bff_settings
-from tests.support import new_key
-
-OWN = "http://bff.test"
-LISTED = "https://app.example.test"
-
-
-def bff_settings(**env: str) -> BffSettings:
-    base = {
-        "LATCHKEY_BFF_CLIENT_SECRET": "lks_" + "a" * 49,
-        "LATCHKEY_COOKIE_KEYS": f"k1:{new_key()}",
-        "LATCHKEY_ALLOWED_ORIGINS": LISTED,
-    }
-    return load_bff_settings({**base, **env})
+from latchkey.bff.edge.csrf import CsrfMiddleware
+from tests.unit.bff.raw_asgi import LISTED, OWN, bff_settings, call
 
 
 @dataclass
@@ -39,48 +25,6 @@ class Downstream:
             {"type": "http.response.start", "status": 200, "headers": [(b"cache-control", b"max-age=60")]}
         )
         await send({"type": "http.response.body", "body": b"ok", "more_body": False})
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def code(self) -> str:
-        return str(json.loads(self.body)["code"])
-
-
-async def call(app: Any, method: str, path: str, headers: dict[str, str] | None = None) -> Answer:
-    raw_headers = [(b"host", b"bff.test")] + [
-        (name.lower().encode(), value.encode()) for name, value in (headers or {}).items()
-    ]
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": raw_headers,
-        "scheme": "http",
-        "client": ("203.0.113.5", 5000),
-    }
-    messages: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    await app(scope, receive, send)
-    start = messages[0]
-    headers_out: dict[str, str] = {}
-    for name, value in start["headers"]:
-        key = name.decode().lower()
-        headers_out[key] = f"{headers_out[key]}, {value.decode()}" if key in headers_out else value.decode()
-    return Answer(start["status"], headers_out, b"".join(m.get("body", b"") for m in messages[1:]))
 
 
 @pytest.fixture
@@ -247,3 +191,64 @@ async def test_under_a_base_path_only_its_routes_are_guarded(downstream: Downstr
     assert (await call(edge, "POST", "/app/api/v1/me")).status == 403
     assert (await call(edge, "POST", "/bff/logout")).status == 200  # not this BFF's route
     assert (await call(edge, "POST", "/app//bff/logout", {"X-CSRF": "1"})).code == "invalid_path"
+
+
+# --- exact answers and the policies on the way out -----------------------------------------------------
+
+
+async def test_a_refusal_is_the_same_bytes_as_ever(edge: Any) -> None:
+    api = await call(edge, "POST", "/api/v1/projects")
+    assert api.fields == [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(api.body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"vary", b"Cookie"),
+    ]
+    assert api.body == (
+        b'{"type": "about:blank", "title": "Forbidden", "status": 403, "code": "csrf_failed", '
+        b'"detail": "the X-CSRF: 1 header is required"}'
+    )
+    bff = await call(edge, "POST", "/bff/logout")
+    assert [name for name, _ in bff.fields] == [b"content-type", b"content-length", b"cache-control"]
+
+
+async def test_options_without_a_request_method_is_no_preflight(edge: Any, downstream: Downstream) -> None:
+    refused = await call(edge, "OPTIONS", "/api/v1/projects", {"Origin": LISTED})
+    assert (refused.status, refused.code) == (403, "csrf_failed")
+    passed = await call(edge, "OPTIONS", "/api/v1/projects", {"Origin": LISTED, "X-CSRF": "1"})
+    assert passed.status == 200
+    assert downstream.seen == ["/api/v1/projects"]
+
+
+async def test_a_listed_origins_bff_answer_is_never_cached_and_carries_cors(edge: Any) -> None:
+    answer = await call(edge, "GET", "/bff/session", {"X-CSRF": "1", "Origin": LISTED})
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["access-control-allow-origin"] == LISTED
+    assert answer.headers["access-control-expose-headers"] == "X-Request-ID, Retry-After"
+    assert answer.body == b"ok"
+
+
+async def test_a_preflight_refusal_on_api_still_varies_by_cookie(edge: Any) -> None:
+    answer = await call(
+        edge, "OPTIONS", "/api", {"Origin": "http://evil.test", "Access-Control-Request-Method": "GET"}
+    )
+    assert (answer.status, answer.headers["vary"]) == (403, "Cookie")
+
+
+@pytest.mark.parametrize("origin", [LISTED + " ", LISTED.upper(), LISTED + "/", " " + OWN])
+async def test_an_almost_listed_origin_is_foreign(edge: Any, downstream: Downstream, origin: str) -> None:
+    answer = await call(edge, "GET", "/api/v1/me", {"X-CSRF": "1", "Origin": origin})
+    assert (answer.status, answer.code) == (403, "csrf_failed")
+    assert downstream.seen == []
+
+
+@pytest.mark.parametrize("kind", ["websocket", "lifespan"])
+async def test_other_scopes_pass_untouched(downstream: Downstream, kind: str) -> None:
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["type"])
+
+    middleware = CsrfMiddleware(app, bff_settings())
+    await middleware({"type": kind, "path": "/api/v1/me", "headers": []}, None, None)
+    assert reached == [kind]

@@ -1,5 +1,5 @@
-"""The browser's address behind reverse proxies (`bff/forwarded.py`): the rule on a table of chains, hostile
-headers, and the setting's parser."""
+"""The browser's address behind reverse proxies (`bff/edge/forwarded.py`): the rule on a table of chains,
+hostile headers, and the setting's parser."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from latchkey.bff.forwarded import ClientAddress, parse_entry
+from latchkey.bff.edge.forwarded import ClientAddress, parse_entry
 from latchkey.settings import SettingsError, load_bff_settings, trusted_networks
 from tests.support import new_key
 

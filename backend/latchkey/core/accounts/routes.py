@@ -7,16 +7,21 @@ a recent password login (`reauth_required` otherwise). Responses that carry a se
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Request, Router, delete, get, post
+from litestar import Router, delete, get, post
 from litestar.datastructures import CacheControlHeader
 
 from latchkey.core.accounts import service
-from latchkey.core.accounts.schemas import ChangePasswordRequest, ClientSecretOut, MeOut, problem_responses
-from latchkey.core.security.auth import ROLE_SCOPES, SCOPES, Caller, bearer
-from latchkey.core.state import core_context
-from latchkey.guards import require_json
+from latchkey.core.accounts.schemas import (
+    ChangePasswordRequest,
+    ClientSecretOut,
+    MeOut,
+    client_secret_out,
+    me_out,
+)
+from latchkey.core.openapi import problem_responses
+from latchkey.core.security.auth import Caller, bearer
+from latchkey.core.state import Context
+from latchkey.guards import require_json, strict_json_body
 
 NO_STORE = CacheControlHeader(no_store=True)
 SECRET_AUTH = bearer(session=True, developer=True, sensitive=True)
@@ -25,27 +30,19 @@ SECRET_AUTH = bearer(session=True, developer=True, sensitive=True)
 @get("/me", opt=bearer(scope="profile"), responses=problem_responses(400, 401, 403))
 async def me(principal: Caller) -> MeOut:
     """The caller's profile (PAT or session, with the `profile` scope)."""
-    return MeOut(
-        id=principal.user_id,
-        email=principal.email,
-        name=principal.name,
-        role=principal.role,
-        is_developer=principal.is_developer,
-        created_at=principal.created_at,
-        scopes=[scope for scope in SCOPES if scope in ROLE_SCOPES.get(principal.role, ())],
-    )
+    return me_out(principal)
 
 
 @post(
     "/me/password",
     opt=bearer(session=True, sensitive=True),
-    guards=[require_json],
+    guards=[require_json, strict_json_body],
     status_code=204,
-    responses=problem_responses(400, 401, 403, 409, 415, 422, 429, 503),
+    responses=problem_responses(
+        400, 401, 403, 404, 409, 413, 415, 422, 429, 503, s409="`conflict`: the password changed meanwhile"
+    ),
 )
-async def change_password(
-    request: Request[Any, Any, Any], principal: Caller, data: ChangePasswordRequest
-) -> None:
+async def change_password(ctx: Context, principal: Caller, data: ChangePasswordRequest) -> None:
     """Change the password → 204, and sign out every other session of the user (their token chains
     are revoked; this one stays, and so do personal access tokens).
 
@@ -53,34 +50,19 @@ async def change_password(
     422 `weak_password` / `password_too_long` for a new one outside the policy; 503 with `Retry-After`
     when too many password hashes are running.
     """
-    ctx = core_context(request)
-    await service.change_password(
-        ctx.db,
-        ctx.hasher,
-        user_id=principal.user_id,
-        email=principal.email,
-        current_password=data.current_password,
-        new_password=data.new_password,
-        keep_chain_id=principal.chain_id,
-        now=ctx.clock.now(),
-    )
+    await service.change_password(ctx, principal, data, now=ctx.clock.now())
 
 
 @get(
     "/me/client-secret",
     opt=SECRET_AUTH,
     cache_control=NO_STORE,
-    responses=problem_responses(400, 401, 403, 404),
+    responses=problem_responses(400, 401, 403, 404, s404="`no_client_secret`"),
 )
-async def view_client_secret(request: Request[Any, Any, Any], principal: Caller) -> ClientSecretOut:
+async def view_client_secret(ctx: Context, principal: Caller) -> ClientSecretOut:
     """The developer's current client secret (403 `developer_required` for other accounts; 404
     `no_client_secret` for a developer who has none yet, until they rotate)."""
-    ctx = core_context(request)
-    async with ctx.db.read() as session:
-        view = await service.current_client_secret(session, ctx.box, principal.user_id, now=ctx.clock.now())
-    return ClientSecretOut(
-        secret=view.secret, created_at=view.created_at, previous_valid_until=view.previous_valid_until
-    )
+    return client_secret_out(await service.current_client_secret(ctx, principal, now=ctx.clock.now()))
 
 
 @post(
@@ -90,21 +72,14 @@ async def view_client_secret(request: Request[Any, Any, Any], principal: Caller)
     status_code=200,
     responses=problem_responses(400, 401, 403),
 )
-async def rotate_client_secret(request: Request[Any, Any, Any], principal: Caller) -> ClientSecretOut:
+async def rotate_client_secret(ctx: Context, principal: Caller) -> ClientSecretOut:
     """Replace the client secret → 200 with the new one (the same resource, replaced, so not 201).
 
     The previous secret keeps working until `previous_valid_until` (LATCHKEY_SECRET_ROTATION_GRACE), so
     a deployment can switch over without downtime; any older secret stops at once (only the most recent
     previous one keeps a grace). `DELETE /v1/me/client-secret/previous` ends that grace early.
     """
-    ctx = core_context(request)
-    async with ctx.db.write() as session:
-        view = await service.rotate_client_secret(
-            session, ctx.box, principal.user_id, ctx.settings.secret_rotation_grace, now=ctx.clock.now()
-        )
-    return ClientSecretOut(
-        secret=view.secret, created_at=view.created_at, previous_valid_until=view.previous_valid_until
-    )
+    return client_secret_out(await service.rotate_client_secret(ctx, principal, now=ctx.clock.now()))
 
 
 @delete(
@@ -114,14 +89,13 @@ async def rotate_client_secret(request: Request[Any, Any, Any], principal: Calle
     summary="End the rotated-out client secret's grace now",
     responses=problem_responses(400, 401, 403),
 )
-async def end_previous_client_secret(request: Request[Any, Any, Any], principal: Caller) -> None:
+async def end_previous_client_secret(ctx: Context, principal: Caller) -> None:
     """Stop the previous client secret (kept working for LATCHKEY_SECRET_ROTATION_GRACE after a
     rotation) at once → 204, e.g. when it leaked. The current secret is untouched; with no previous
     secret this is a no-op, still 204. Needs a session within the re-authentication window, like
     rotating."""
-    ctx = core_context(request)
     async with ctx.db.write() as session:
-        await service.end_previous_client_secrets(session, principal.user_id)
+        await service.end_previous_client_secrets(session, principal)
 
 
 router = Router(

@@ -1,13 +1,23 @@
-"""Request and response bodies of the caller's own account routes (`/v1/me…`)."""
+"""Request and response bodies of the caller's own account routes (`/v1/me…`), and how they are built."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
-from litestar.openapi.datastructures import ResponseSpec
 
-from latchkey.problems import PROBLEM_JSON
+from latchkey.core.security.auth import Principal
+from latchkey.core.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from latchkey.core.security.scopes import SCOPES, role_scopes
+from latchkey.core.validation import declared
+
+if TYPE_CHECKING:
+    from latchkey.core.accounts.service import ClientSecretView
+
+# A new password within the policy (`check_password_policy` answers 422 `weak_password` or
+# `password_too_long` otherwise), stated for the document.
+NewPassword = Annotated[str, declared(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)]
 
 
 class MeOut(msgspec.Struct, kw_only=True):
@@ -18,12 +28,12 @@ class MeOut(msgspec.Struct, kw_only=True):
     is_developer: bool
     created_at: datetime
     # Every scope the user's role allows, in catalogue order: what a PAT of this user may be given.
-    scopes: list[str]
+    scopes: Annotated[list[str], declared(uniqueItems=True, items={"type": "string", "enum": list(SCOPES)})]
 
 
 class ChangePasswordRequest(msgspec.Struct, kw_only=True):
     current_password: str
-    new_password: str
+    new_password: NewPassword
 
 
 class ClientSecretOut(msgspec.Struct, kw_only=True):
@@ -34,34 +44,19 @@ class ClientSecretOut(msgspec.Struct, kw_only=True):
     previous_valid_until: datetime | None
 
 
-class Problem(msgspec.Struct, kw_only=True):
-    """An RFC 9457 problem (`application/problem+json`), as every core error outside /v1/oauth/ is."""
-
-    type: str
-    title: str
-    status: int
-    code: str
-    detail: str | None = None
-
-
-_DESCRIPTIONS = {
-    400: "malformed request (`validation_failed`, `invalid_request`, `invalid_cursor`, …)",
-    401: "missing, malformed, expired or revoked token (`invalid_token`); `WWW-Authenticate` says why",
-    403: "`insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, …",
-    404: "`not_found`",
-    409: "`too_many_tokens` or `conflict`",
-    415: "`unsupported_media_type`: send application/json",
-    422: "a rule of this resource is broken; `code` says which",
-    429: "`rate_limited`; see `Retry-After`",
-    503: "`service_unavailable`: too many password checks running; see `Retry-After`",
-}
+def me_out(principal: Principal) -> MeOut:
+    return MeOut(
+        id=principal.user_id,
+        email=principal.email,
+        name=principal.name,
+        role=principal.role,
+        is_developer=principal.is_developer,
+        created_at=principal.created_at,
+        scopes=role_scopes(principal.role),
+    )
 
 
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem answers a route can give."""
-    return {
-        status: ResponseSpec(
-            Problem, description=_DESCRIPTIONS[status], media_type=PROBLEM_JSON, generate_examples=False
-        )
-        for status in statuses
-    }
+def client_secret_out(view: ClientSecretView) -> ClientSecretOut:
+    return ClientSecretOut(
+        secret=view.secret, created_at=view.created_at, previous_valid_until=view.previous_valid_until
+    )

@@ -1,4 +1,9 @@
-"""Rules for user accounts and client secrets, shared by the routes, the admin API and the CLI."""
+"""Rules for user accounts and client secrets, shared by the routes, the admin API and the CLI.
+
+Operations that need more than one transaction (a password check runs Argon2 outside any) or more than
+the database (the secret box) take the `CoreContext` and open their own transactions; the rest take the
+session of the caller's transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from latchkey.core.accounts.schemas import ChangePasswordRequest
 from latchkey.core.models import ClientSecret, TokenChain, User
 from latchkey.core.oauth import limits
 from latchkey.core.security import credentials
+from latchkey.core.security.auth import Principal
 from latchkey.core.security.credentials import Kind
 from latchkey.core.security.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     HasherOverloaded,
-    PasswordHasher,
 )
 from latchkey.core.security.secret_box import SecretBox
-from latchkey.db import Database
+from latchkey.core.state import CoreContext
+from latchkey.core.validation import has_control
 from latchkey.problems import ProblemError
 
 ROLES = ("member", "admin")
@@ -29,6 +36,10 @@ _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}$")
 
 
 def normalize_email(email: str) -> str:
+    """The stored form of an email: trimmed and lower-cased; 422 `invalid_email` if it is none (a control
+    character anywhere, even in the surrounding whitespace, included)."""
+    if has_control(email):
+        raise ProblemError(422, "invalid_email", "that is not an email address")
     value = email.strip().lower()
     if not _EMAIL.match(value):
         raise ProblemError(422, "invalid_email", "that is not an email address")
@@ -107,10 +118,16 @@ class ClientSecretView:
     previous_valid_until: datetime | None
 
 
-async def current_client_secret(
+async def current_client_secret(ctx: CoreContext, principal: Principal, *, now: datetime) -> ClientSecretView:
+    """The caller's current secret, decrypted, with when the previous one (if any) stops working; 404
+    `no_client_secret` for a developer who has none yet."""
+    async with ctx.db.read() as session:
+        return await _current_client_secret(session, ctx.box, principal.user_id, now=now)
+
+
+async def _current_client_secret(
     session: AsyncSession, box: SecretBox, user_id: int, *, now: datetime
 ) -> ClientSecretView:
-    """The user's current secret, decrypted, with when the previous one (if any) stops working."""
     current = await session.scalar(
         select(ClientSecret)
         .where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_(None))
@@ -132,35 +149,37 @@ async def current_client_secret(
     )
 
 
-async def rotate_client_secret(
-    session: AsyncSession, box: SecretBox, user_id: int, grace_seconds: int, *, now: datetime
-) -> ClientSecretView:
-    """Retire the current secret (it works for the grace period) and issue a new one.
+async def rotate_client_secret(ctx: CoreContext, principal: Principal, *, now: datetime) -> ClientSecretView:
+    """Retire the caller's current secret (it works for LATCHKEY_SECRET_ROTATION_GRACE) and issue a new one.
 
     Only the one most recent previous secret keeps a grace: every older one (still in its own grace
     from an earlier rotation) ends at once, so rotating twice cuts off a leaked secret for good.
     """
-    # Parallel rotations queue on the user row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises),
-    # so exactly one secret is ever current.
-    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
-    until = now + timedelta(seconds=grace_seconds)
-    await end_previous_client_secrets(session, user_id)
-    await session.execute(
-        update(ClientSecret)
-        .where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_(None))
-        .values(valid_until=until)
-    )
-    await issue_client_secret(session, box, user_id)
-    return await current_client_secret(session, box, user_id, now=now)
+    user_id = principal.user_id
+    async with ctx.db.write() as session:
+        # Parallel rotations queue on the user row (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+        # serialises), so exactly one secret is ever current.
+        await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+        until = now + timedelta(seconds=ctx.settings.secret_rotation_grace)
+        await end_previous_client_secrets(session, principal)
+        await session.execute(
+            update(ClientSecret)
+            .where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_(None))
+            .values(valid_until=until)
+        )
+        await issue_client_secret(session, ctx.box, user_id)
+        return await _current_client_secret(session, ctx.box, user_id, now=now)
 
 
-async def end_previous_client_secrets(session: AsyncSession, user_id: int) -> None:
-    """End the grace of every rotated-out secret of `user_id` at once (the current one stays).
+async def end_previous_client_secrets(session: AsyncSession, principal: Principal) -> None:
+    """End the grace of every rotated-out secret of the caller at once (the current one stays).
 
     They are deleted, not marked: a secret that is gone can never be revived.
     """
     await session.execute(
-        delete(ClientSecret).where(ClientSecret.user_id == user_id, ClientSecret.valid_until.is_not(None))
+        delete(ClientSecret).where(
+            ClientSecret.user_id == principal.user_id, ClientSecret.valid_until.is_not(None)
+        )
     )
 
 
@@ -187,23 +206,17 @@ def password_change_bucket(user_id: int) -> str:
 
 
 async def change_password(
-    db: Database,
-    hasher: PasswordHasher,
-    *,
-    user_id: int,
-    email: str,
-    current_password: str,
-    new_password: str,
-    keep_chain_id: int | None,
-    now: datetime,
+    ctx: CoreContext, principal: Principal, data: ChangePasswordRequest, *, now: datetime
 ) -> None:
     """Check the current password, store the new one's hash, and revoke every other token chain.
 
-    The caller's own chain (`keep_chain_id`) stays; personal access tokens stay (they are managed on their
-    own page). No transaction is open while Argon2 runs.
+    The caller's own chain stays; personal access tokens stay (they are managed on their own page). No
+    transaction is open while Argon2 runs.
     """
+    db, hasher, user_id, keep_chain_id = ctx.db, ctx.hasher, principal.user_id, principal.chain_id
+    current_password, new_password = data.current_password, data.new_password
     check_password_policy(new_password)
-    account, bucket = limits.account_key(email), password_change_bucket(user_id)
+    account, bucket = limits.account_key(principal.email), password_change_bucket(user_id)
     async with db.write() as session:
         # Recorded as a failure before the check (and forgotten if right), so parallel guesses cannot
         # all slip past the limit while Argon2 runs.

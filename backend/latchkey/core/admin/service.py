@@ -1,4 +1,7 @@
-"""Rules of the admin API: listing users, creating them, and changing their role, developer flag or state."""
+"""Rules of the admin API: listing users, creating them, and changing their role, developer flag or state.
+
+The caller (`principal`) is an administrator; the guard checked that before any of these run.
+"""
 
 from __future__ import annotations
 
@@ -8,90 +11,62 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from latchkey.core.accounts.service import (
-    create_user,
-    issue_client_secret,
-    normalize_email,
-    retire_all_client_secrets,
-)
-from latchkey.core.admin.schemas import AdminUser, AdminUserPage, UpdateUserRequest
+from latchkey.core.accounts import service as accounts
+from latchkey.core.admin.schemas import CreateUserRequest, UpdateUserRequest
 from latchkey.core.models import ClientSecret, TokenChain, User
-from latchkey.core.pagination import decode_id_cursor, encode_cursor, id_in_range
-from latchkey.core.security.secret_box import SecretBox
+from latchkey.core.pagination import Page, decode_id_cursor, id_in_range, page_of
+from latchkey.core.security.auth import Principal
+from latchkey.core.security.passwords import HasherOverloaded
+from latchkey.core.state import CoreContext
+from latchkey.core.validation import USER_NAME_MAX, clean_name
 from latchkey.problems import ProblemError
 
-
-def admin_view(user: User) -> AdminUser:
-    return AdminUser(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,
-        is_developer=user.is_developer,
-        disabled=user.disabled,
-        created_at=user.created_at,
-    )
+CURSOR_KIND = "users"
 
 
-async def list_users(session: AsyncSession, *, limit: int, cursor: str | None) -> AdminUserPage:
+async def list_users(
+    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+) -> Page[User]:
     """One page of users in id order."""
     query = select(User).order_by(User.id).limit(limit + 1)
     if cursor is not None:
-        query = query.where(User.id > decode_id_cursor("users", cursor))
-    users = list((await session.scalars(query)).all())
-    more = len(users) > limit
-    users = users[:limit]
-    return AdminUserPage(
-        items=[admin_view(user) for user in users],
-        next_cursor=encode_cursor("users", users[-1].id) if more else None,
-    )
+        query = query.where(User.id > decode_id_cursor(CURSOR_KIND, cursor))
+    return page_of((await session.scalars(query)).all(), limit, CURSOR_KIND, lambda user: user.id)
 
 
-def check_new_user_fields(email: str, name: str) -> str:
-    """The normalised email, after refusing control characters (PostgreSQL cannot store NUL in text)."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in email):
-        raise ProblemError(422, "invalid_email", "that is not an email address")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise ProblemError(422, "invalid_name", "names cannot contain control characters")
-    return normalize_email(email)
+async def create_user(ctx: CoreContext, principal: Principal, data: CreateUserRequest) -> User:
+    """Create a user; a developer's client secret is generated but not returned (only its owner sees it).
 
-
-async def add_user(
-    session: AsyncSession,
-    box: SecretBox,
-    *,
-    email: str,
-    password_hash: str,
-    name: str,
-    role: str,
-    is_developer: bool,
-) -> AdminUser:
-    """Create a user; a developer's client secret is generated but not returned (see the route)."""
+    The password is hashed before the write transaction opens: an Argon2id hash must not hold SQLite's
+    write lock.
+    """
+    email = accounts.normalize_email(data.email)
+    name = clean_name(data.name, max_length=USER_NAME_MAX, what="user", required=False)
+    accounts.check_password_policy(data.password)
     try:
-        new = await create_user(
-            session,
-            box,
-            email=email,
-            password_hash=password_hash,
-            name=name,
-            role=role,
-            is_developer=is_developer,
-        )
+        password_hash = await ctx.hasher.hash(data.password)
+    except HasherOverloaded:
+        raise accounts.service_busy() from None
+    try:
+        async with ctx.db.write() as session:
+            new = await accounts.create_user(
+                session,
+                ctx.box,
+                email=email,
+                password_hash=password_hash,
+                name=name,
+                role=data.role,
+                is_developer=data.is_developer,
+            )
     except IntegrityError:
         # Two admins creating the same email at once on PostgreSQL: the unique index decides.
         raise ProblemError(409, "email_taken", "a user with that email exists") from None
-    return admin_view(new.user)
+    return new.user
 
 
 async def update_user(
-    session: AsyncSession,
-    box: SecretBox,
-    *,
-    actor_id: int,
-    user_id: int,
-    changes: UpdateUserRequest,
-    now: datetime,
-) -> AdminUser:
+    ctx: CoreContext, principal: Principal, user_id: int, changes: UpdateUserRequest, *, now: datetime
+) -> User:
     """Apply `{disabled, role, is_developer}` to a user.
 
     An admin cannot disable or demote themselves: the system must never lose its last admin by accident
@@ -100,32 +75,39 @@ async def update_user(
     tokens are refused while disabled and work again after re-enabling, since they are deliberate,
     long-lived credentials the user manages themselves.
     """
+    async with ctx.db.write() as session:
+        user = await _user_for_update(session, user_id)
+        if user.id == principal.user_id and (changes.disabled is True or changes.role == "member"):
+            raise ProblemError(409, "cannot_modify_self", "you cannot disable or demote yourself")
+        if changes.role is not None:
+            user.role = changes.role
+        if changes.is_developer is not None:
+            if not changes.is_developer:
+                # Every secret ends now, current and in grace: turning the flag on again must not revive
+                # them.
+                await accounts.retire_all_client_secrets(session, user.id)
+            elif not await _has_client_secret(session, user.id):
+                await accounts.issue_client_secret(session, ctx.box, user.id)
+            user.is_developer = changes.is_developer
+        if changes.disabled is not None:
+            if changes.disabled and not user.disabled:
+                await session.execute(
+                    update(TokenChain)
+                    .where(TokenChain.user_id == user.id, TokenChain.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+            user.disabled = changes.disabled
+        await session.flush()
+        return user
+
+
+async def _user_for_update(session: AsyncSession, user_id: int) -> User:
     user = None
     if id_in_range(user_id):
         user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
         raise ProblemError(404, "not_found", "no such user")
-    if user.id == actor_id and (changes.disabled is True or changes.role == "member"):
-        raise ProblemError(409, "cannot_modify_self", "you cannot disable or demote yourself")
-    if changes.role is not None:
-        user.role = changes.role
-    if changes.is_developer is not None:
-        if not changes.is_developer:
-            # Every secret ends now, current and in grace: turning the flag on again must not revive them.
-            await retire_all_client_secrets(session, user.id)
-        elif not await _has_client_secret(session, user.id):
-            await issue_client_secret(session, box, user.id)
-        user.is_developer = changes.is_developer
-    if changes.disabled is not None:
-        if changes.disabled and not user.disabled:
-            await session.execute(
-                update(TokenChain)
-                .where(TokenChain.user_id == user.id, TokenChain.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-        user.disabled = changes.disabled
-    await session.flush()
-    return admin_view(user)
+    return user
 
 
 async def _has_client_secret(session: AsyncSession, user_id: int) -> bool:

@@ -20,14 +20,13 @@ import anyio
 import msgspec
 from litestar import Request, Router, get
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Stream
 
-from latchkey.core.accounts.schemas import Problem, problem_responses
 from latchkey.core.events.broker import StreamSlot, Subscription, TooManyStreams
+from latchkey.core.openapi import problem_responses
 from latchkey.core.security.auth import Caller, Principal, bearer, bearer_token, resolve_token
-from latchkey.core.state import CoreContext, core_context
-from latchkey.problems import PROBLEM_JSON, ProblemError
+from latchkey.core.state import Context, CoreContext
+from latchkey.problems import ProblemError
 
 log = logging.getLogger("latchkey.events")
 
@@ -105,24 +104,23 @@ TOO_MANY_STREAMS_RETRY_AFTER = 5
 
 @get(
     "/events",
+    opt=bearer(scope=SCOPE),
     summary="Stream project changes (Server-Sent Events)",
-    responses={
-        **problem_responses(400, 401, 403),
-        429: ResponseSpec(
-            Problem,
-            description="`too_many_streams`: the user already holds LATCHKEY_MAX_STREAMS_PER_USER streams; "
-            "see `Retry-After`",
-            media_type=PROBLEM_JSON,
-            generate_examples=False,
-        ),
-    },
+    media_type="text/event-stream",
+    responses=problem_responses(
+        400,
+        401,
+        403,
+        429,
+        s429="`too_many_streams`: the user already holds LATCHKEY_MAX_STREAMS_PER_USER streams; "
+        "see `Retry-After`",
+    ),
 )
-async def events(request: Request[Any, Any, State], principal: Caller) -> Stream:
+async def events(request: Request[Any, Any, State], ctx: Context, principal: Caller) -> Stream:
     """`text/event-stream` of `project.*` and `file.*` events for the caller's projects, a `: heartbeat`
     comment every LATCHKEY_EVENTS_HEARTBEAT seconds. At most LATCHKEY_MAX_STREAMS_PER_USER streams per
     user at once: one more is 429 `too_many_streams` with `Retry-After`, before the stream starts."""
     token = bearer_token(request)
-    ctx = core_context(request)
     try:
         slot = ctx.broker.reserve_stream(principal.user_id, ctx.settings.max_streams_per_user)
     except TooManyStreams:
@@ -142,7 +140,6 @@ async def events(request: Request[Any, Any, State], principal: Caller) -> Stream
 router = Router(
     path="/v1",
     route_handlers=[events],
-    opt=bearer(scope=SCOPE),
     tags=["events"],
     security=[{"bearer": []}],
 )

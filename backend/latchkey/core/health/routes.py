@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Request, get
+from litestar import get
 from sqlalchemy import text
 
+from latchkey.core.openapi import problem_responses
 from latchkey.core.security.auth import PUBLIC
-from latchkey.core.state import core_context
+from latchkey.core.state import Context
 from latchkey.problems import ProblemError
 
 
@@ -17,10 +16,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", opt=PUBLIC)
-async def readyz(request: Request[Any, Any, Any]) -> dict[str, str]:
+@get("/readyz", opt=PUBLIC, responses=problem_responses(503, s503="`database_unavailable`"))
+async def readyz(ctx: Context) -> dict[str, str]:
     try:
-        async with core_context(request).db.read() as session:
+        async with ctx.db.read() as session:
             await session.execute(text("SELECT 1"))
     except Exception as exc:
         raise ProblemError(503, "database_unavailable", "the database is not answering") from exc

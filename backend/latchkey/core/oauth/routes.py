@@ -8,35 +8,21 @@ from typing import Annotated, Any
 from litestar import MediaType, Request, Router, post
 from litestar.datastructures import ResponseHeader
 from litestar.enums import RequestEncodingType
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body
 
 from latchkey.core.oauth import limits, service
 from latchkey.core.oauth.forms import MAX_FORM_BYTES, authenticated_form, oauth_client
-from latchkey.core.oauth.schemas import OAuthError, RevokeForm, TokenForm, TokenResponse
+from latchkey.core.oauth.schemas import RevokeForm, TokenForm, TokenResponse, token_response
+from latchkey.core.openapi import oauth_errors
 from latchkey.core.security.auth import CLIENT_SECRET
-from latchkey.core.state import core_context
+from latchkey.core.state import Context
 from latchkey.guards import require_form
 from latchkey.problems import ProblemError
 
 _FORM = RequestEncodingType.URL_ENCODED
 # Content type (415), then the client's secret (401), then a bounded body (413, 400): see oauth.forms.
 _GUARDS = [require_form, authenticated_form]
-
-
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
-    descriptions = {
-        400: "invalid_request, invalid_grant or unsupported_grant_type",
-        401: "invalid_client (with `WWW-Authenticate: Secret`)",
-        413: f"payload_too_large: the form body is over {MAX_FORM_BYTES} bytes",
-        415: "the body is not application/x-www-form-urlencoded",
-        429: "rate_limited (with `Retry-After`)",
-        503: "temporarily_unavailable (with `Retry-After`)",
-    }
-    return {
-        status: ResponseSpec(OAuthError, description=descriptions[status], generate_examples=False)
-        for status in statuses
-    }
+_TOO_LARGE = f"payload_too_large: the form body is over {MAX_FORM_BYTES} bytes"
 
 
 def _required(value: str | None, name: str) -> str:
@@ -65,33 +51,26 @@ def _required(value: str | None, name: str) -> str:
         ResponseHeader(name="Cache-Control", value="no-store"),
         ResponseHeader(name="Pragma", value="no-cache"),
     ],
-    responses=_errors(400, 401, 413, 415, 429, 503),
+    responses=oauth_errors(400, 401, 413, 415, 429, 503, s413=_TOO_LARGE),
 )
 async def token(
-    request: Request[Any, Any, Any], data: Annotated[TokenForm, Body(media_type=_FORM)]
+    request: Request[Any, Any, Any], ctx: Context, data: Annotated[TokenForm, Body(media_type=_FORM)]
 ) -> TokenResponse:
     client = oauth_client(request)
-    ctx = core_context(request)
+    now = ctx.clock.now()
     if data.grant_type == "password":
         username = _required(data.username, "username")
         password = _required(data.password, "password")
-        issued = await service.password_grant(
-            ctx, client, username, password, limits.client_ip(request, client)
-        )
+        ip = limits.client_ip(request, client)
+        issued = await service.password_grant(ctx, client, username, password, ip=ip, now=now)
     elif data.grant_type == "refresh_token":
         refresh_token = _required(data.refresh_token, "refresh_token")
-        issued = await service.refresh_grant(ctx, client, refresh_token)
+        issued = await service.refresh_grant(ctx, client, refresh_token, now=now)
     elif not data.grant_type:
         raise ProblemError(400, "invalid_request", "the grant_type parameter is required")
     else:
         raise ProblemError(400, "unsupported_grant_type", "grant_type must be password or refresh_token")
-    return TokenResponse(
-        access_token=issued.access_token,
-        token_type="Bearer",
-        expires_in=issued.expires_in,
-        refresh_token=issued.refresh_token,
-        scope=issued.scope,
-    )
+    return token_response(issued)
 
 
 @post(
@@ -108,13 +87,13 @@ async def token(
     ),
     security=[{"secret": []}],
     response_headers=[ResponseHeader(name="Cache-Control", value="no-store")],
-    responses=_errors(400, 401, 413, 415),
+    responses=oauth_errors(400, 401, 413, 415, s413=_TOO_LARGE),
 )
 async def revoke(
-    request: Request[Any, Any, Any], data: Annotated[RevokeForm, Body(media_type=_FORM)]
+    request: Request[Any, Any, Any], ctx: Context, data: Annotated[RevokeForm, Body(media_type=_FORM)]
 ) -> None:
     client = oauth_client(request)
-    await service.revoke(core_context(request), client, _required(data.token, "token"))
+    await service.revoke(ctx, client, _required(data.token, "token"), now=ctx.clock.now())
 
 
 router = Router(path="/v1/oauth", route_handlers=[token, revoke], opt=CLIENT_SECRET, tags=["oauth"])

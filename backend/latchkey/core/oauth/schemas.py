@@ -1,10 +1,16 @@
-"""Request forms and JSON answers of the OAuth endpoints (RFC 6749 §4.3, §5, §6; RFC 7009)."""
+"""Request forms and JSON answers of the OAuth endpoints (RFC 6749 §4.3, §5, §6; RFC 7009).
+
+Their errors (`OAuthError`) are documented with every other error answer, in `latchkey.core.openapi`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
+
+if TYPE_CHECKING:
+    from latchkey.core.oauth.service import IssuedTokens
 
 
 class TokenForm(msgspec.Struct, kw_only=True):
@@ -42,9 +48,11 @@ class TokenResponse(msgspec.Struct, kw_only=True):
     scope: str
 
 
-class OAuthError(msgspec.Struct, kw_only=True):
-    """An error answer of the OAuth endpoints (RFC 6749 §5.2); `code` repeats `error`."""
-
-    error: str
-    code: str
-    error_description: str | None = None
+def token_response(issued: IssuedTokens) -> TokenResponse:
+    return TokenResponse(
+        access_token=issued.access_token,
+        token_type="Bearer",
+        expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+        scope=issued.scope,
+    )

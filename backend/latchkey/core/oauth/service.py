@@ -15,9 +15,10 @@ from sqlalchemy.orm import raiseload
 from latchkey.core.models import AccessToken, RefreshToken, TokenChain, User
 from latchkey.core.oauth import limits
 from latchkey.core.security import credentials
-from latchkey.core.security.auth import ROLE_SCOPES, SCOPES, Client
+from latchkey.core.security.auth import Client
 from latchkey.core.security.credentials import Kind
 from latchkey.core.security.passwords import MAX_PASSWORD_LENGTH, HasherOverloaded
+from latchkey.core.security.scopes import role_scopes
 from latchkey.core.state import CoreContext
 from latchkey.problems import ProblemError
 
@@ -38,18 +39,13 @@ def invalid_grant(detail: str = _INVALID_GRANT) -> ProblemError:
     return ProblemError(400, "invalid_grant", detail)
 
 
-def role_scope(role: str) -> str:
-    """Every scope the role allows, space-separated in their canonical order."""
-    allowed = ROLE_SCOPES.get(role, frozenset())
-    return " ".join(scope for scope in SCOPES if scope in allowed)
-
-
 async def password_grant(
-    ctx: CoreContext, client: Client, username: str, password: str, ip: str
+    ctx: CoreContext, client: Client, username: str, password: str, *, ip: str, now: datetime
 ) -> IssuedTokens:
-    """Check a user's password, within the brute-force limits, and start a new token chain."""
+    """Check a user's password, within the brute-force limits counted under `ip` at `now`, and start a new
+    token chain."""
     account = limits.account_key(username)
-    moment = ctx.clock.now()
+    moment = now
     async with ctx.db.write() as session:
         try:
             attempt = await limits.admit_attempt(session, account, ip, moment)
@@ -88,6 +84,8 @@ async def password_grant(
 
     async with ctx.db.write() as session:
         await limits.clear_failures(session, account, ip)
+        # The chain starts when the password was verified, after the (possibly queued) Argon2 check: its
+        # `auth_time` opens the re-authentication window, which must not be shortened by that wait.
         moment = ctx.clock.now()
         chain = TokenChain(
             user_id=user.id,
@@ -107,13 +105,15 @@ class _Outcome(Enum):
     REUSED = "reused"
 
 
-async def refresh_grant(ctx: CoreContext, client: Client, refresh_token: str) -> IssuedTokens:
+async def refresh_grant(
+    ctx: CoreContext, client: Client, refresh_token: str, *, now: datetime
+) -> IssuedTokens:
     """Rotate a refresh token: a new pair in the same chain, or the end of the chain on reuse."""
     if credentials.parse(refresh_token) is not Kind.REFRESH:
         raise invalid_grant()
     digest = credentials.token_hash(refresh_token)
     async with ctx.db.write() as session:
-        outcome, issued = await _rotate(session, ctx, client, digest)
+        outcome, issued = await _rotate(session, ctx, client, digest, now)
     # Raised only after the write transaction committed, so a reuse's revocation of the chain sticks.
     if outcome is _Outcome.REUSED:
         raise invalid_grant("this refresh token was already used; the session has been ended")
@@ -123,7 +123,7 @@ async def refresh_grant(ctx: CoreContext, client: Client, refresh_token: str) ->
 
 
 async def _rotate(
-    session: AsyncSession, ctx: CoreContext, client: Client, digest: str
+    session: AsyncSession, ctx: CoreContext, client: Client, digest: str, moment: datetime
 ) -> tuple[_Outcome, IssuedTokens | None]:
     row = (
         await session.execute(
@@ -139,7 +139,6 @@ async def _rotate(
     if row is None:
         return _Outcome.INVALID, None
     token, chain, user = row
-    moment = ctx.clock.now()
     # Another client's token is refused but left alone: client B must not be able to end A's sessions.
     if chain.client_id != client.user_id:
         return _Outcome.INVALID, None
@@ -165,7 +164,7 @@ def _issue_pair(
     """A new refresh token and access token in `chain` (added to the session, flushed at commit)."""
     refresh = credentials.generate(Kind.REFRESH)
     access = credentials.generate(Kind.ACCESS)
-    scope = role_scope(role)
+    scope = " ".join(role_scopes(role))
     # An access token never outlives its chain.
     expires_at = min(moment + timedelta(seconds=ctx.settings.access_token_ttl), chain.expires_at)
     session.add(
@@ -188,7 +187,7 @@ def _issue_pair(
     )
 
 
-async def revoke(ctx: CoreContext, client: Client, token: str) -> None:
+async def revoke(ctx: CoreContext, client: Client, token: str, *, now: datetime) -> None:
     """Revoke a refresh token's chain, or one access token, if the calling client was issued it.
 
     Anything else (malformed, unknown, another client's, another kind) is silently ignored, so the
@@ -198,7 +197,7 @@ async def revoke(ctx: CoreContext, client: Client, token: str) -> None:
     if kind not in (Kind.REFRESH, Kind.ACCESS):
         return
     digest = credentials.token_hash(token)
-    moment = ctx.clock.now()
+    moment = now
     async with ctx.db.write() as session:
         if kind is Kind.REFRESH:
             chain = await session.scalar(

@@ -16,11 +16,14 @@ from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.exceptions import InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
 from sqlalchemy.exc import IntegrityError
 
 from latchkey.core.models import Project, ProjectFile
+from latchkey.core.openapi import problem_responses
+from latchkey.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from latchkey.core.projects import service
 from latchkey.core.projects.schemas import (
     CreateProjectRequest,
@@ -29,18 +32,30 @@ from latchkey.core.projects.schemas import (
     ProjectPage,
     ProjectView,
     UpdateProjectRequest,
+    file_view,
+    project_view,
 )
 from latchkey.core.projects.storage import FileStore, StoredBlob
 from latchkey.core.security.auth import Caller, Principal, bearer
-from latchkey.core.state import CoreContext, core_context
-from latchkey.guards import require_json
+from latchkey.core.state import Context, CoreContext
+from latchkey.core.validation import FILE_NAME_MAX, check_file_name, file_name_pattern
+from latchkey.guards import require_json, strict_json_body
 from latchkey.problems import ProblemError
 
 READ = bearer(scope="projects:read")
 WRITE = bearer(scope="projects:write")
 
-Limit = Annotated[int, Parameter(ge=1, le=100)]
-Cursor = Annotated[str | None, Parameter(max_length=400)]
+# The `name` path parameter: checked by `check_file_name` (400 `invalid_file_name`), stated here.
+FileName = Annotated[
+    str,
+    Parameter(
+        description="the file's name (1–255 characters; not . or ..; no /, \\, control or bidi characters)",
+        schema_extra={"pattern": file_name_pattern(), "maxLength": FILE_NAME_MAX},
+    ),
+]
+
+_READ_ERRORS = problem_responses(400, 401, 403, 404)
+_JSON_WRITE_ERRORS = problem_responses(400, 401, 403, 404, 413, 415, 422)
 
 
 def _store(ctx: CoreContext) -> FileStore:
@@ -49,70 +64,73 @@ def _store(ctx: CoreContext) -> FileStore:
 
 def _publish(ctx: CoreContext, kind: str, project: Project, file: ProjectFile | None = None) -> None:
     """Tell the project's owner's event streams about a committed change."""
-    event: dict[str, Any] = {"type": kind, "project": msgspec.to_builtins(service.project_view(project))}
+    event: dict[str, Any] = {"type": kind, "project": msgspec.to_builtins(project_view(project))}
     if file is not None:
-        event["file"] = msgspec.to_builtins(service.file_view(file))
+        event["file"] = msgspec.to_builtins(file_view(file))
     ctx.broker.publish(project.owner_id, event)
 
 
 def _file_name(raw: str) -> str:
     # The `path` parameter type captures the rest of the URL (with a leading slash), so a name holding a
     # decoded `%2F` reaches this check and gets a clear 400 rather than an unexplained 404.
-    return service.check_file_name(raw.removeprefix("/"))
+    return check_file_name(raw.removeprefix("/"))
 
 
 # --- projects -------------------------------------------------------------------------------------------
 
 
-@get("/", opt=READ, summary="List projects")
+@get("/", opt=READ, summary="List projects", responses=problem_responses(400, 401, 403))
 async def list_projects(
-    request: Request[Any, Any, State], principal: Caller, limit: Limit = 50, cursor: Cursor = None
+    ctx: Context, principal: Caller, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> ProjectPage:
     """The caller's projects (every project for admins), newest first; pass `next_cursor` as `cursor`."""
-    async with core_context(request).db.read() as session:
-        return await service.list_projects(session, principal, limit=limit, cursor=cursor)
+    async with ctx.db.read() as session:
+        page = await service.list_projects(session, principal, limit=limit, cursor=cursor)
+    return ProjectPage(items=[project_view(project) for project in page.items], next_cursor=page.next_cursor)
 
 
-@post("/", opt=WRITE, guards=[require_json], summary="Create a project")
-async def create_project(
-    request: Request[Any, Any, State], principal: Caller, data: CreateProjectRequest
-) -> ProjectView:
-    ctx = core_context(request)
+@post(
+    "/",
+    opt=WRITE,
+    guards=[require_json, strict_json_body],
+    summary="Create a project",
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, s409="`project_limit_reached`"),
+)
+async def create_project(ctx: Context, principal: Caller, data: CreateProjectRequest) -> ProjectView:
     async with ctx.db.write() as session:
-        project = await service.create_project(
-            session, principal, name=data.name, description=data.description, now=ctx.clock.now()
-        )
+        project = await service.create_project(session, principal, data, now=ctx.clock.now())
     _publish(ctx, "project.created", project)
-    return service.project_view(project)
+    return project_view(project)
 
 
-@get("/{project_id:int}", opt=READ, summary="Get a project")
-async def get_project(request: Request[Any, Any, State], principal: Caller, project_id: int) -> ProjectView:
-    async with core_context(request).db.read() as session:
-        return service.project_view(await service.visible_project(session, principal, project_id))
+@get("/{project_id:int}", opt=READ, summary="Get a project", responses=_READ_ERRORS)
+async def get_project(ctx: Context, principal: Caller, project_id: int) -> ProjectView:
+    async with ctx.db.read() as session:
+        return project_view(await service.visible_project(session, principal, project_id))
 
 
-@patch("/{project_id:int}", opt=WRITE, guards=[require_json], summary="Change a project")
+@patch(
+    "/{project_id:int}",
+    opt=WRITE,
+    guards=[require_json, strict_json_body],
+    summary="Change a project",
+    responses=_JSON_WRITE_ERRORS,
+)
 async def update_project(
-    request: Request[Any, Any, State],
-    principal: Caller,
-    project_id: int,
-    data: UpdateProjectRequest,
+    ctx: Context, principal: Caller, project_id: int, data: UpdateProjectRequest
 ) -> ProjectView:
     """Set `name` and/or `description`; fields left out stay as they are."""
-    ctx = core_context(request)
     async with ctx.db.write() as session:
         project, changed = await service.update_project(
-            session, principal, project_id, name=data.name, description=data.description, now=ctx.clock.now()
+            session, principal, project_id, data, now=ctx.clock.now()
         )
     if changed:
         _publish(ctx, "project.updated", project)
-    return service.project_view(project)
+    return project_view(project)
 
 
-@delete("/{project_id:int}", opt=WRITE, summary="Delete a project and its files")
-async def delete_project(request: Request[Any, Any, State], principal: Caller, project_id: int) -> None:
-    ctx = core_context(request)
+@delete("/{project_id:int}", opt=WRITE, summary="Delete a project and its files", responses=_READ_ERRORS)
+async def delete_project(ctx: Context, principal: Caller, project_id: int) -> None:
     async with ctx.db.write() as session:
         project, storage_keys = await service.delete_project(session, principal, project_id)
     await _store(ctx).remove(*storage_keys)
@@ -122,27 +140,34 @@ async def delete_project(request: Request[Any, Any, State], principal: Caller, p
 # --- files ----------------------------------------------------------------------------------------------
 
 
-@get("/{project_id:int}/files", opt=READ, summary="List a project's files")
+@get("/{project_id:int}/files", opt=READ, summary="List a project's files", responses=_READ_ERRORS)
 async def list_files(
-    request: Request[Any, Any, State],
+    ctx: Context,
     principal: Caller,
     project_id: int,
-    limit: Limit = 50,
+    limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> FilePage:
     """The project's files in name order; pass `next_cursor` as `cursor`."""
-    async with core_context(request).db.read() as session:
-        project = await service.visible_project(session, principal, project_id)
-        return await service.list_files(session, project, limit=limit, cursor=cursor)
+    async with ctx.db.read() as session:
+        page = await service.list_files(session, principal, project_id, limit=limit, cursor=cursor)
+    return FilePage(items=[file_view(file) for file in page.items], next_cursor=page.next_cursor)
 
 
-@put("/{project_id:int}/files/{name:path}", opt=WRITE, summary="Upload or replace a file")
+@put(
+    "/{project_id:int}/files/{name:path}",
+    opt=WRITE,
+    summary="Upload or replace a file",
+    responses={
+        201: ResponseSpec(FileView, description="a new file", generate_examples=False),
+        **problem_responses(400, 401, 403, 404, 413),
+    },
+)
 async def upload_file(
-    request: Request[Any, Any, State], principal: Caller, project_id: int, name: str
+    request: Request[Any, Any, State], ctx: Context, principal: Caller, project_id: int, name: FileName
 ) -> Response[FileView]:
     """Store the raw request body as the file `name` (any content type; up to LATCHKEY_MAX_BODY_BYTES):
     201 when new, 200 when it replaced the previous contents."""
-    ctx = core_context(request)
     name = _file_name(name)
     content_type = service.upload_content_type(request.headers.get("content-type"))
     # Check access before reading a byte of the body, in a transaction that ends before the body streams.
@@ -167,7 +192,7 @@ async def upload_file(
     if saved.replaced_key is not None:
         await store.remove(saved.replaced_key)
     _publish(ctx, "file.uploaded", saved.project, saved.file)
-    return Response(service.file_view(saved.file), status_code=201 if saved.created else 200)
+    return Response(file_view(saved.file), status_code=201 if saved.created else 200)
 
 
 async def _save_file(
@@ -198,15 +223,19 @@ async def _save_file(
     raise AssertionError("unreachable")
 
 
-@get("/{project_id:int}/files/{name:path}", opt=READ, summary="Download a file")
-async def download_file(
-    request: Request[Any, Any, State], principal: Caller, project_id: int, name: str
-) -> Stream:
-    ctx = core_context(request)
+@get(
+    "/{project_id:int}/files/{name:path}",
+    opt=READ,
+    summary="Download a file",
+    # Documented as any type: the answer carries the content type the file was uploaded with.
+    media_type="*/*",
+    responses=_READ_ERRORS,
+)
+async def download_file(ctx: Context, principal: Caller, project_id: int, name: FileName) -> Stream:
+    """The file's contents, as an attachment with the content type it was uploaded with."""
     name = _file_name(name)
     async with ctx.db.read() as session:
-        project = await service.visible_project(session, principal, project_id)
-        file = await service.existing_file(session, project, name)
+        file = await service.visible_file(session, principal, project_id, name)
     # Opened before answering: a concurrent replace or delete unlinks the old blob, but an open handle
     # keeps reading the contents that belong with the metadata above.
     blob = await _store(ctx).open(file.storage_key)
@@ -229,11 +258,8 @@ async def download_file(
     )
 
 
-@delete("/{project_id:int}/files/{name:path}", opt=WRITE, summary="Delete a file")
-async def delete_file(
-    request: Request[Any, Any, State], principal: Caller, project_id: int, name: str
-) -> None:
-    ctx = core_context(request)
+@delete("/{project_id:int}/files/{name:path}", opt=WRITE, summary="Delete a file", responses=_READ_ERRORS)
+async def delete_file(ctx: Context, principal: Caller, project_id: int, name: FileName) -> None:
     name = _file_name(name)
     async with ctx.db.write() as session:
         project, file = await service.delete_file(session, principal, project_id, name)

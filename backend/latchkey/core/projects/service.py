@@ -13,40 +13,24 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from latchkey.core.models import Project, ProjectFile, User
-from latchkey.core.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_in_range
-from latchkey.core.projects.schemas import FilePage, FileView, ProjectPage, ProjectView
+from latchkey.core.pagination import Page, decode_cursor, decode_id_cursor, id_in_range, page_of
+from latchkey.core.projects.schemas import CreateProjectRequest, UpdateProjectRequest
 from latchkey.core.projects.storage import StoredBlob
 from latchkey.core.security.auth import Principal
+from latchkey.core.validation import (
+    PROJECT_NAME_MAX,
+    check_description,
+    check_file_name,
+    clean_name,
+    has_control,
+)
 from latchkey.problems import ProblemError
 
 MAX_PROJECTS_PER_USER = 1000
-FILE_NAME_MAX = 255
 CONTENT_TYPE_MAX = 200
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-_PROJECT_CURSOR = "p"
-_FILE_CURSOR = "f"
-
-
-def project_view(project: Project) -> ProjectView:
-    return ProjectView(
-        id=project.id,
-        name=project.name,
-        description=project.description,
-        owner_id=project.owner_id,
-        created_at=project.created_at,
-        updated_at=project.updated_at,
-    )
-
-
-def file_view(file: ProjectFile) -> FileView:
-    return FileView(
-        name=file.name,
-        size=file.size,
-        sha256=file.sha256,
-        content_type=file.content_type,
-        created_at=file.created_at,
-        updated_at=file.updated_at,
-    )
+PROJECT_CURSOR_KIND = "p"
+FILE_CURSOR_KIND = "f"
 
 
 def sees_all_projects(principal: Principal) -> bool:
@@ -54,61 +38,9 @@ def sees_all_projects(principal: Principal) -> bool:
     return "admin" in principal.scopes
 
 
-# --- validation -----------------------------------------------------------------------------------------
-
-
-# Bidirectional formatting characters (embeddings, overrides, isolates, marks): in a name they make
-# `txt.exe` look like `exe.txt` ("Trojan Source", CVE-2021-42574) in every UI and terminal that lists it.
-BIDI_CONTROLS = frozenset(
-    "\u202a\u202b\u202c\u202d\u202e"  # LRE RLE PDF LRO RLO
-    "\u2066\u2067\u2068\u2069"  # LRI RLI FSI PDI
-    "\u200e\u200f\u061c"  # LRM RLM ALM
-)
-
-
-def _has_control(value: str, allowed: str = "") -> bool:
-    return any((ord(ch) < 32 or 127 <= ord(ch) < 160) and ch not in allowed for ch in value)
-
-
-def _has_bidi(value: str) -> bool:
-    return any(ch in BIDI_CONTROLS for ch in value)
-
-
 def clean_project_name(name: str) -> str:
-    """The trimmed name; 422 when blank or holding control characters (PostgreSQL cannot store NUL)."""
-    trimmed = name.strip()
-    if not trimmed:
-        raise ProblemError(422, "invalid_name", "the project name cannot be blank")
-    if _has_control(trimmed) or _has_bidi(trimmed):
-        raise ProblemError(
-            422, "invalid_name", "project names cannot contain control or bidirectional characters"
-        )
-    return trimmed
-
-
-def check_description(description: str) -> str:
-    if _has_control(description, allowed="\t\n\r"):
-        raise ProblemError(422, "invalid_description", "descriptions cannot contain control characters")
-    return description
-
-
-def check_file_name(name: str) -> str:
-    """A file name is stored, never used as a path; still refuse what would confuse users and tools."""
-    if (
-        not 1 <= len(name) <= FILE_NAME_MAX
-        or name in (".", "..")
-        or "/" in name
-        or "\\" in name
-        or _has_control(name)
-        or _has_bidi(name)
-    ):
-        raise ProblemError(
-            400,
-            "invalid_file_name",
-            "file names are 1-255 characters, not . or .., without /, \\, control or bidirectional "
-            "characters",
-        )
-    return name
+    """The trimmed name; 422 `invalid_name` when blank or holding control or bidirectional characters."""
+    return clean_name(name, max_length=PROJECT_NAME_MAX, what="project")
 
 
 def upload_content_type(header: str | None) -> str:
@@ -116,13 +48,13 @@ def upload_content_type(header: str | None) -> str:
     value = (header or "").strip()
     if not value:
         return DEFAULT_CONTENT_TYPE
-    if len(value) > CONTENT_TYPE_MAX or _has_control(value) or not value.isascii():
+    if len(value) > CONTENT_TYPE_MAX or has_control(value) or not value.isascii():
         raise ProblemError(400, "invalid_content_type", "the Content-Type header is not usable")
     return value
 
 
 def _file_cursor(cursor: str) -> str:
-    name = decode_cursor(_FILE_CURSOR, cursor)
+    name = decode_cursor(FILE_CURSOR_KIND, cursor)
     try:
         return check_file_name(name)
     except ProblemError:
@@ -138,19 +70,15 @@ def _not_found() -> ProblemError:
 
 async def list_projects(
     session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
-) -> ProjectPage:
+) -> Page[Project]:
     """One page of the caller's projects (every project for admins), newest first."""
     query = select(Project).order_by(Project.id.desc()).limit(limit + 1)
     if not sees_all_projects(principal):
         query = query.where(Project.owner_id == principal.user_id)
     if cursor is not None:
-        query = query.where(Project.id < decode_id_cursor(_PROJECT_CURSOR, cursor))
-    projects = list((await session.scalars(query)).all())
-    more = len(projects) > limit
-    projects = projects[:limit]
-    return ProjectPage(
-        items=[project_view(project) for project in projects],
-        next_cursor=encode_cursor(_PROJECT_CURSOR, projects[-1].id) if more else None,
+        query = query.where(Project.id < decode_id_cursor(PROJECT_CURSOR_KIND, cursor))
+    return page_of(
+        (await session.scalars(query)).all(), limit, PROJECT_CURSOR_KIND, lambda project: project.id
     )
 
 
@@ -172,10 +100,11 @@ async def visible_project(
 
 
 async def create_project(
-    session: AsyncSession, principal: Principal, *, name: str, description: str, now: datetime
+    session: AsyncSession, principal: Principal, data: CreateProjectRequest, *, now: datetime
 ) -> Project:
-    name = clean_project_name(name)
-    description = check_description(description)
+    """A new project of the caller's; 409 `project_limit_reached` at the cap."""
+    name = clean_project_name(data.name)
+    description = check_description(data.description)
     # Lock the owner's row so concurrent creations (PostgreSQL) cannot both slip under the cap.
     await session.execute(select(User.id).where(User.id == principal.user_id).with_for_update())
     count = await session.scalar(select(func.count()).where(Project.owner_id == principal.user_id))
@@ -196,14 +125,13 @@ async def update_project(
     session: AsyncSession,
     principal: Principal,
     project_id: int,
+    data: UpdateProjectRequest,
     *,
-    name: str | None,
-    description: str | None,
     now: datetime,
 ) -> tuple[Project, bool]:
     """Apply the given fields; returns the project and whether anything changed."""
-    name = clean_project_name(name) if name is not None else None
-    description = check_description(description) if description is not None else None
+    name = clean_project_name(data.name) if data.name is not None else None
+    description = check_description(data.description) if data.description is not None else None
     project = await visible_project(session, principal, project_id, for_update=True)
     changed = False
     if name is not None and name != project.name:
@@ -240,18 +168,16 @@ def _file_not_found() -> ProblemError:
     return ProblemError(404, "not_found", "no such file")
 
 
-async def list_files(session: AsyncSession, project: Project, *, limit: int, cursor: str | None) -> FilePage:
-    """One page of a project's files in name order."""
+async def list_files(
+    session: AsyncSession, principal: Principal, project_id: int, *, limit: int, cursor: str | None
+) -> Page[ProjectFile]:
+    """One page of a visible project's files in name order."""
+    project = await visible_project(session, principal, project_id)
     query = select(ProjectFile).where(ProjectFile.project_id == project.id).order_by(ProjectFile.name)
     if cursor is not None:
         query = query.where(ProjectFile.name > _file_cursor(cursor))
-    files = list((await session.scalars(query.limit(limit + 1))).all())
-    more = len(files) > limit
-    files = files[:limit]
-    return FilePage(
-        items=[file_view(file) for file in files],
-        next_cursor=encode_cursor(_FILE_CURSOR, files[-1].name) if more else None,
-    )
+    files = (await session.scalars(query.limit(limit + 1))).all()
+    return page_of(files, limit, FILE_CURSOR_KIND, lambda file: file.name)
 
 
 async def project_file(
@@ -263,7 +189,11 @@ async def project_file(
     return (await session.scalars(query)).one_or_none()
 
 
-async def existing_file(session: AsyncSession, project: Project, name: str) -> ProjectFile:
+async def visible_file(
+    session: AsyncSession, principal: Principal, project_id: int, name: str
+) -> ProjectFile:
+    """The file `name` of a project the caller may see, else 404."""
+    project = await visible_project(session, principal, project_id)
     file = await project_file(session, project, name)
     if file is None:
         raise _file_not_found()

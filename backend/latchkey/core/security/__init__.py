@@ -1,1 +1,1 @@
-"""Security primitives of the core: credential format, password hashing, secret boxing, authentication."""
+"""Security primitives of the core: credentials, passwords, secret boxing, scopes, authentication."""

@@ -23,16 +23,11 @@ from sqlalchemy import or_, select, update
 from latchkey.core.models import AccessToken, ClientSecret, PersonalAccessToken, TokenChain, User
 from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
+from latchkey.core.security.scopes import REALM, granted, require_scope
 from latchkey.core.state import CoreContext, core_context
 from latchkey.problems import ProblemError
 
-SCOPES = ("profile", "projects:read", "projects:write", "admin")
-ROLE_SCOPES = {
-    "member": frozenset({"profile", "projects:read", "projects:write"}),
-    "admin": frozenset(SCOPES),
-}
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-REALM = 'realm="latchkey"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +271,7 @@ def _principal(
         created_at=user.created_at,
         kind=kind,
         token_id=token_id,
-        scopes=frozenset(scopes.split()) & ROLE_SCOPES.get(user.role, frozenset()),
+        scopes=granted(scopes, user.role),
         chain_id=chain_id,
         auth_time=auth_time,
     )
@@ -291,13 +286,8 @@ def check_principal(
         raise ProblemError(
             403, "session_token_required", "personal access tokens cannot manage tokens, secrets or passwords"
         )
-    if scope is not None and scope not in principal.scopes:
-        raise ProblemError(
-            403,
-            "insufficient_scope",
-            f"this request needs the {scope!r} scope",
-            headers={"WWW-Authenticate": f'Bearer {REALM}, error="insufficient_scope", scope="{scope}"'},
-        )
+    if scope is not None:
+        require_scope(principal.scopes, scope)
     if developer and not principal.is_developer:
         raise ProblemError(403, "developer_required", "this needs a developer account")
     if sensitive:

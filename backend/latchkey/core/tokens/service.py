@@ -1,14 +1,13 @@
 """Rules for personal access tokens (PATs): validation, issue, list, refresh, revoke.
 
 A PAT is stored only as its SHA-256 hash plus a short display prefix; the plaintext exists once, in the
-response that creates it. Scopes are stored as asked, even beyond the user's role: `auth.py` narrows them
-to what the role allows on every request, so a member's token with `admin` cannot reach admin routes
+response that creates it. Scopes are stored as asked, even beyond the user's role: `scopes.granted` narrows
+them to what the role allows on every request, so a member's token with `admin` cannot reach admin routes
 (and starts to, without a new token, only if the user is made an admin).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,21 +16,20 @@ from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from latchkey.core.models import PersonalAccessToken, User
-from latchkey.core.pagination import id_in_range
+from latchkey.core.pagination import Page, decode_id_cursor, id_in_range, page_of
 from latchkey.core.security import credentials
-from latchkey.core.security.auth import SCOPES
+from latchkey.core.security.auth import Principal
 from latchkey.core.security.credentials import Kind
+from latchkey.core.security.scopes import check_requested
+from latchkey.core.tokens.schemas import MAX_EXPIRES_IN_DAYS, MIN_EXPIRES_IN_DAYS, CreateTokenRequest
+from latchkey.core.validation import TOKEN_NAME_MAX, clean_name
 from latchkey.problems import ProblemError
 
-MAX_NAME_LENGTH = 100
-MIN_EXPIRES_IN_DAYS = 1
-MAX_EXPIRES_IN_DAYS = 366
 # Enough for any real user; a bound so nobody can fill the database with tokens.
 MAX_ACTIVE_TOKENS = 100
 # Expired tokens stay listed (so the user sees what stopped working) for this long, then are deleted.
 EXPIRED_RETENTION = timedelta(days=30)
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 100
+CURSOR_KIND = "pat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,30 +38,6 @@ class IssuedToken:
 
     row: PersonalAccessToken
     token: str
-
-
-def check_name(name: str) -> str:
-    """The token's name, trimmed: 1 to 100 characters, no control characters (422 `invalid_name`)."""
-    value = name.strip()
-    if not 1 <= len(value) <= MAX_NAME_LENGTH:
-        raise ProblemError(422, "invalid_name", f"name must be 1 to {MAX_NAME_LENGTH} characters")
-    if any(unicodedata.category(char).startswith("C") for char in value):
-        raise ProblemError(422, "invalid_name", "name must not contain control characters")
-    return value
-
-
-def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
-    """A non-empty list of known scopes without duplicates (422 `invalid_scopes`)."""
-    if not scopes:
-        raise ProblemError(422, "invalid_scopes", "give at least one scope")
-    unknown = sorted(set(scopes) - set(SCOPES))
-    if unknown:
-        raise ProblemError(
-            422, "invalid_scopes", f"unknown scopes {unknown}; known scopes are {list(SCOPES)}"
-        )
-    if len(set(scopes)) != len(scopes):
-        raise ProblemError(422, "invalid_scopes", "a scope is listed twice")
-    return tuple(scopes)
 
 
 def check_lifetime(expires_in_days: int) -> timedelta:
@@ -78,21 +52,19 @@ def check_lifetime(expires_in_days: int) -> timedelta:
 
 
 async def list_tokens(
-    session: AsyncSession, user_id: int, *, limit: int, after_id: int | None
-) -> tuple[list[PersonalAccessToken], int | None]:
-    """The user's tokens that are not revoked, active or expired, newest first; and the next page's key."""
+    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+) -> Page[PersonalAccessToken]:
+    """One page of the caller's tokens that are not revoked, active or expired, newest first."""
     query = (
         select(PersonalAccessToken)
-        .where(PersonalAccessToken.user_id == user_id, PersonalAccessToken.revoked_at.is_(None))
+        .where(PersonalAccessToken.user_id == principal.user_id, PersonalAccessToken.revoked_at.is_(None))
         .order_by(PersonalAccessToken.id.desc())
         .limit(limit + 1)
     )
-    if after_id is not None:
-        query = query.where(PersonalAccessToken.id < after_id)
-    rows = list((await session.scalars(query)).all())
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].id
-    return rows, None
+    if cursor is not None:
+        query = query.where(PersonalAccessToken.id < decode_id_cursor(CURSOR_KIND, cursor))
+    rows = (await session.scalars(query)).all()
+    return page_of(rows, limit, CURSOR_KIND, lambda row: row.id)
 
 
 async def _lock_user(session: AsyncSession, user_id: int) -> None:
@@ -140,16 +112,14 @@ async def _insert(
 
 
 async def create_token(
-    session: AsyncSession,
-    user_id: int,
-    *,
-    name: str,
-    scopes: Sequence[str],
-    lifetime: timedelta,
-    now: datetime,
+    session: AsyncSession, principal: Principal, data: CreateTokenRequest, *, now: datetime
 ) -> IssuedToken:
-    """Issue a new PAT (inputs already checked); 409 `too_many_tokens` at the cap of active tokens."""
-    moment = now
+    """Issue a new PAT. Rule violations are 422 (`invalid_name`, `invalid_scopes`, `invalid_expiry`);
+    409 `too_many_tokens` at the cap of active tokens."""
+    name = clean_name(data.name, max_length=TOKEN_NAME_MAX, what="token")
+    scopes = check_requested(data.scopes)
+    lifetime = check_lifetime(data.expires_in_days)
+    user_id, moment = principal.user_id, now
     await _lock_user(session, user_id)
     await _purge(session, user_id, moment)
     active = await session.scalar(
@@ -188,12 +158,14 @@ async def _owned_unrevoked(session: AsyncSession, user_id: int, token_id: int) -
     return row
 
 
-async def refresh_token(session: AsyncSession, user_id: int, token_id: int, *, now: datetime) -> IssuedToken:
+async def refresh_token(
+    session: AsyncSession, principal: Principal, token_id: int, *, now: datetime
+) -> IssuedToken:
     """Revoke a token and issue its replacement: same name, scopes and lifetime length.
 
     An expired (not revoked) token may be refreshed too: that is how a user renews one.
     """
-    moment = now
+    user_id, moment = principal.user_id, now
     await _lock_user(session, user_id)
     old = await _owned_unrevoked(session, user_id, token_id)
     old.revoked_at = moment
@@ -207,7 +179,7 @@ async def refresh_token(session: AsyncSession, user_id: int, token_id: int, *, n
     )
 
 
-async def revoke_token(session: AsyncSession, user_id: int, token_id: int, *, now: datetime) -> None:
-    """Revoke one of the user's tokens; it fails on its next request. 404 if unknown or not theirs."""
-    row = await _owned_unrevoked(session, user_id, token_id)
+async def revoke_token(session: AsyncSession, principal: Principal, token_id: int, *, now: datetime) -> None:
+    """Revoke one of the caller's tokens; it fails on its next request. 404 if unknown or not theirs."""
+    row = await _owned_unrevoked(session, principal.user_id, token_id)
     row.revoked_at = now

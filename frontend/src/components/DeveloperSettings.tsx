@@ -1,28 +1,28 @@
 /**
- * Developer Settings: personal access tokens (create, refresh, revoke) and, for developer accounts, the
- * client secret (masked, reveal, copy, rotate). A token or secret is only ever held in this component's
- * state: never in localStorage or sessionStorage, so a reload forgets it.
+ * Developer Settings (a section of My Profile): personal access tokens (create, refresh, revoke) and, for
+ * developer accounts, the client secret (masked, reveal, copy, rotate). A token or secret is only ever held
+ * in this component's state: never in localStorage or sessionStorage, so a reload forgets it.
  */
 import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
+import { useAction } from "../app/useAction";
 import { useResource } from "../app/useResource";
 import { useAuth } from "../app/auth";
-import { CopyButton } from "../components/CopyButton";
-import { RefreshIcon } from "../components/icons";
+import { CopyButton } from "./CopyButton";
+import { RefreshIcon } from "./icons";
 import { api } from "../lib/api";
-import { describeError, formatDate, formatDateTime } from "../lib/format";
-import type { ClientSecret, NewPersonalAccessToken, PersonalAccessToken, Scope, User } from "../lib/types";
+import { formatDate, formatDateTime } from "../lib/format";
+import type { ClientSecret, NewPersonalAccessToken, PersonalAccessToken, Scope } from "../lib/types";
 
-const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
+/**
+ * What each scope allows, in words. Which scopes a user may choose is the core's to say (`/v1/me`'s
+ * `scopes`, from the role): a scope missing here is still offered, without a description.
+ */
+const SCOPE_DESCRIPTIONS: Readonly<Record<string, string>> = {
   profile: "Read your profile.",
   "projects:read": "List and download your projects and files, and follow their changes.",
   "projects:write": "Create, change and delete projects and files.",
   admin: "Manage users (administrators only).",
 };
-
-function scopesFor(user: User): Scope[] {
-  const scopes: Scope[] = ["profile", "projects:read", "projects:write"];
-  return user.role === "admin" ? [...scopes, "admin"] : scopes;
-}
 
 function isPast(iso: string): boolean {
   return new Date(iso).getTime() <= Date.now();
@@ -67,7 +67,14 @@ function NewTokenPanel({ token, onDone }: { token: NewPersonalAccessToken; onDon
   );
 }
 
-function PersonalAccessTokens({ user }: { user: User }) {
+interface ScopesOffered {
+  /** The scopes the user's role allows, in the core's order; null until `/v1/me` answers. */
+  available: readonly Scope[] | null;
+  /** `/v1/me` failed: there is nothing to offer (the profile card says why). */
+  unavailable: boolean;
+}
+
+function PersonalAccessTokens({ available, unavailable }: ScopesOffered) {
   const { epoch } = useAuth();
   const { data: tokens, error: loadError, reload } = useResource(api.listTokens, epoch);
   const [name, setName] = useState("");
@@ -75,24 +82,10 @@ function PersonalAccessTokens({ user }: { user: User }) {
   const [days, setDays] = useState("30");
   const [newToken, setNewToken] = useState<NewPersonalAccessToken | null>(null);
   const [confirmRevoke, setConfirmRevoke] = useState<number | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useAction();
   const headingId = useId();
   const nameId = useId();
   const daysId = useId();
-  const available = scopesFor(user);
-
-  async function run(action: () => Promise<void>): Promise<void> {
-    setBusy(true);
-    setError(null);
-    try {
-      await action();
-    } catch (caught) {
-      setError(describeError(caught));
-    } finally {
-      setBusy(false);
-    }
-  }
 
   function create(event: SubmitEvent<HTMLFormElement>): void {
     event.preventDefault();
@@ -128,7 +121,9 @@ function PersonalAccessTokens({ user }: { user: User }) {
 
   function toggleScope(scope: Scope, checked: boolean): void {
     setScopes((current) =>
-      checked ? available.filter((item) => item === scope || current.includes(item)) : current.filter((item) => item !== scope),
+      checked
+        ? (available ?? []).filter((item) => item === scope || current.includes(item))
+        : current.filter((item) => item !== scope),
     );
   }
 
@@ -155,7 +150,10 @@ function PersonalAccessTokens({ user }: { user: User }) {
         </div>
         <fieldset className="scopes">
           <legend>Scopes</legend>
-          {available.map((scope) => (
+          {available === null && (
+            <p className="muted small">{unavailable ? "The scopes could not be read." : "Loading scopes…"}</p>
+          )}
+          {available?.map((scope) => (
             <div className="scope" key={scope}>
               <label>
                 <input
@@ -298,8 +296,7 @@ function ClientSecretSection() {
   const [secret, setSecret] = useState<ClientSecret | null>(null);
   const [revealed, setRevealed] = useState(false);
   const [confirmRotate, setConfirmRotate] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useAction();
   const input = useRef<HTMLInputElement>(null);
   const headingId = useId();
   const inputId = useId();
@@ -307,18 +304,9 @@ function ClientSecretSection() {
   /** The secret is fetched only when asked for: reading it is a sensitive action. */
   async function current(): Promise<ClientSecret | null> {
     if (secret) return secret;
-    setBusy(true);
-    setError(null);
-    try {
-      const fetched = await api.getClientSecret();
-      setSecret(fetched);
-      return fetched;
-    } catch (caught) {
-      setError(describeError(caught));
-      return null;
-    } finally {
-      setBusy(false);
-    }
+    const fetched = await run(api.getClientSecret);
+    if (fetched) setSecret(fetched);
+    return fetched ?? null;
   }
 
   async function toggle(): Promise<void> {
@@ -330,17 +318,11 @@ function ClientSecretSection() {
   }
 
   async function rotate(): Promise<void> {
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       setSecret(await api.rotateClientSecret());
       setRevealed(true);
       setConfirmRotate(false);
-    } catch (caught) {
-      setError(describeError(caught));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const graceUntil = secret?.previous_valid_until;
@@ -410,13 +392,19 @@ function ClientSecretSection() {
   );
 }
 
-export function DeveloperSettings({ id, user }: { id: string; user: User }) {
+interface DeveloperSettingsProps extends ScopesOffered {
+  id: string;
+  /** Whether the account is a developer's (the client secret is shown to developers only). */
+  isDeveloper: boolean;
+}
+
+export function DeveloperSettings({ id, isDeveloper, available, unavailable }: DeveloperSettingsProps) {
   const headingId = useId();
   return (
     <section id={id} className="card developer-settings" aria-labelledby={headingId}>
       <h2 id={headingId}>Developer Settings</h2>
-      <PersonalAccessTokens user={user} />
-      {user.is_developer && <ClientSecretSection />}
+      <PersonalAccessTokens available={available} unavailable={unavailable} />
+      {isDeveloper && <ClientSecretSection />}
     </section>
   );
 }

@@ -1,8 +1,9 @@
 import { useCallback, useRef, useState, type ChangeEvent, type SubmitEvent } from "react";
+import { useAction } from "../app/useAction";
 import { useResource } from "../app/useResource";
-import { DownloadIcon } from "../components/icons";
+import { DownloadIcon } from "./icons";
 import { api } from "../lib/api";
-import { describeError, formatBytes, formatDateTime } from "../lib/format";
+import { formatBytes, formatDateTime } from "../lib/format";
 import type { Project, ProjectFile } from "../lib/types";
 
 /** Save a Blob as a file: an object URL and an `<a download>`, which browsers treat as a download. */
@@ -28,14 +29,14 @@ interface ProjectCardProps {
 
 type Mode = "view" | "rename" | "delete";
 
+/** One project of the Projects page: rename, delete, and its files (upload, download), live. */
 export function ProjectCard({ project, fileRevision, onChanged, onDeleted }: ProjectCardProps) {
   const { id, name } = project;
   const [mode, setMode] = useState<Mode>("view");
   const [draftName, setDraftName] = useState(name);
   const fetchFiles = useCallback(() => api.listFiles(id), [id]);
   const { data: files, error: filesError, reload: reloadFiles } = useResource(fetchFiles, fileRevision);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const [uploading, setUploading] = useState<string | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
 
@@ -46,55 +47,40 @@ export function ProjectCard({ project, fileRevision, onChanged, onDeleted }: Pro
       setMode("view");
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       onChanged(await api.updateProject(id, { name: newName }));
       setMode("view");
-    } catch (caught) {
-      setError(describeError(caught));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   async function remove(): Promise<void> {
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       await api.deleteProject(id);
       onDeleted(id);
-    } catch (caught) {
-      setError(describeError(caught));
-      setBusy(false);
-    }
+    });
   }
 
   async function upload(event: ChangeEvent<HTMLInputElement>): Promise<void> {
     const chosen = [...(event.target.files ?? [])];
     if (chosen.length === 0) return;
-    setError(null);
-    try {
-      for (const file of chosen) {
-        setUploading(file.name);
-        await api.uploadFile(id, file.name, file);
+    await run(async () => {
+      try {
+        for (const file of chosen) {
+          setUploading(file.name);
+          await api.uploadFile(id, file.name, file);
+        }
+      } finally {
+        setUploading(null);
+        if (fileInput.current) fileInput.current.value = "";
+        reloadFiles();
       }
-    } catch (caught) {
-      setError(describeError(caught));
-    } finally {
-      setUploading(null);
-      if (fileInput.current) fileInput.current.value = "";
-      reloadFiles();
-    }
+    });
   }
 
   async function download(file: ProjectFile): Promise<void> {
-    setError(null);
-    try {
+    await run(async () => {
       saveBlob(await api.downloadFile(id, file.name), file.name);
-    } catch (caught) {
-      setError(describeError(caught));
-    }
+    });
   }
 
   return (

@@ -3,6 +3,7 @@
 httptools hands the app only the path of `GET http://evil/api/x HTTP/1.1`, so the app could not tell it
 from `GET /api/x`. SPEC §5 refuses absolute URLs as request targets; this marks such a request in its
 ASGI scope (`ABSOLUTE_FORM`) and `BffApp` answers it 400 `invalid_path` before anything else runs.
+`latchkey bff` serves the app with this protocol.
 """
 
 from __future__ import annotations

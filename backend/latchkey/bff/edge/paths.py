@@ -1,0 +1,59 @@
+"""Which part of the BFF a path belongs to, decided once from LATCHKEY_BFF_BASE_PATH: `{base}/api` (the
+proxy), `{base}/bff` (the BFF's own routes), the probes and `/schema`, or the SPA.
+
+Paths are judged after `asgi.CanonicalPaths` refused empty segments, so the path tested here is the path
+that is routed. A prefix matches itself and what lies under it (`/api`, `/api/…`), never a sibling
+(`/apix`).
+"""
+
+from __future__ import annotations
+
+from latchkey.settings import BffSettings
+
+# Paths Litestar serves besides `{base}/bff`: the probes and the OpenAPI document (never under the base).
+FRAMEWORK_PATHS = ("/healthz", "/readyz", "/schema")
+
+
+def _under(path: str, exact: str, prefix: str) -> bool:
+    return path.startswith(prefix) or path == exact
+
+
+class Routes:
+    """The BFF's path classification: `is_api`, `is_bff`, `is_guarded` (CSRF and CORS apply) and
+    `is_framework` (Litestar's, even when the SPA is served)."""
+
+    __slots__ = ("_api_prefix", "_bff_prefix", "_framework_exact", "_framework_prefixes", "api", "bff")
+
+    def __init__(self, base_path: str) -> None:
+        self.api = f"{base_path}/api"
+        self.bff = f"{base_path}/bff"
+        self._api_prefix = self.api + "/"
+        self._bff_prefix = self.bff + "/"
+        owned = (self.bff, *FRAMEWORK_PATHS)
+        self._framework_exact = frozenset(owned)
+        self._framework_prefixes = tuple(f"{path}/" for path in owned)
+
+    @classmethod
+    def of(cls, settings: BffSettings) -> Routes:
+        return cls(settings.base_path)
+
+    @property
+    def api_mount(self) -> bytes:
+        """The proxy's mount as raw bytes, to cut from the raw target and put before a Location."""
+        return self.api.encode()
+
+    def is_api(self, path: str) -> bool:
+        """Forwarded to the core by the proxy."""
+        return _under(path, self.api, self._api_prefix)
+
+    def is_bff(self, path: str) -> bool:
+        """The BFF's own routes (sessions, login, logout)."""
+        return _under(path, self.bff, self._bff_prefix)
+
+    def is_guarded(self, path: str) -> bool:
+        """Called by the SPA with its cookie: CSRF and CORS apply."""
+        return self.is_api(path) or self.is_bff(path)
+
+    def is_framework(self, path: str) -> bool:
+        """Served by Litestar even when the SPA is: never falls back to index.html."""
+        return path in self._framework_exact or path.startswith(self._framework_prefixes)

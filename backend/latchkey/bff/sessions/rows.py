@@ -1,0 +1,118 @@
+"""What both session stores do to a row, written once: the SQL store keeps `SessionRow` / `RevocationRow`
+in its tables, the memory store keeps the very same objects in dicts, and both build, change and read
+them here. So the two differ only in how they find and lock rows, and the version column (bumped by a
+refresh claim and by every token change) changes in these functions alone."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from latchkey.bff.models import RevocationRow, SessionRow
+from latchkey.bff.sessions.token_box import TokenBox
+from latchkey.bff.sessions.types import PendingRevocation, SessionRecord, Tokens
+
+
+def new_session_row(
+    box: TokenBox,
+    *,
+    id_hash: str,
+    user: dict[str, Any],
+    tokens: Tokens,
+    now: datetime,
+    expires_at: datetime,
+    user_agent: str,
+    ip: str,
+) -> SessionRow:
+    kid, blob = box.seal(id_hash, tokens.access_token, tokens.refresh_token)
+    return SessionRow(
+        id_hash=id_hash,
+        public_id=secrets.token_urlsafe(16),
+        user_id=int(user["id"]),
+        user_json=json.dumps(user),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=expires_at,
+        key_id=kid,
+        tokens_encrypted=blob,
+        access_issued_at=tokens.issued_at,
+        access_expires_at=tokens.expires_at,
+        version=0,
+        refresh_claimed_until=None,
+        user_agent=user_agent[:300],
+        ip=ip[:64],
+        ended_at=None,
+        end_reason=None,
+    )
+
+
+def session_record(box: TokenBox, row: SessionRow) -> SessionRecord:
+    """The record of a row, its tokens opened (None when no key of the ring opens them)."""
+    opened = box.open(row.id_hash, row.key_id, row.tokens_encrypted)
+    tokens = Tokens(opened[0], opened[1], row.access_issued_at, row.access_expires_at) if opened else None
+    return SessionRecord(
+        id_hash=row.id_hash,
+        public_id=row.public_id,
+        user_id=row.user_id,
+        user=json.loads(row.user_json),
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+        tokens=tokens,
+        version=row.version,
+        user_agent=row.user_agent,
+        ip=row.ip,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+    )
+
+
+def claimable(row: SessionRow, version: int, now: datetime) -> bool:
+    """May a refresh be claimed on this (locked) row by a caller that read `version`? Exactly one caller
+    in any process wins: the winner's claim bumps the version every other caller read."""
+    return (
+        row.version == version
+        and row.ended_at is None
+        and (row.refresh_claimed_until is None or row.refresh_claimed_until < now)
+    )
+
+
+def claim(row: SessionRow, now: datetime, lease: timedelta) -> None:
+    row.version += 1
+    row.refresh_claimed_until = now + lease
+
+
+def put_tokens(box: TokenBox, row: SessionRow, tokens: Tokens, user: dict[str, Any] | None) -> None:
+    """New tokens (re-encrypted under the ring's sealing key) on a live row; the claim is released."""
+    row.key_id, row.tokens_encrypted = box.seal(row.id_hash, tokens.access_token, tokens.refresh_token)
+    row.access_issued_at, row.access_expires_at = tokens.issued_at, tokens.expires_at
+    row.version += 1
+    row.refresh_claimed_until = None
+    if user is not None:
+        row.user_json = json.dumps(user)
+
+
+def end_row(row: SessionRow, reason: str, now: datetime) -> None:
+    row.ended_at, row.end_reason = now, reason
+
+
+def new_revocation_row(box: TokenBox, token: str, now: datetime, retry_at: datetime) -> RevocationRow:
+    ref = secrets.token_hex(16)
+    kid, blob = box.seal_one(ref, token)
+    return RevocationRow(
+        id=ref, key_id=kid, token_encrypted=blob, created_at=now, attempts=0, next_attempt_at=retry_at
+    )
+
+
+def take_revocation(
+    box: TokenBox, row: RevocationRow, retry_at: Callable[[int], datetime]
+) -> PendingRevocation:
+    """Count an attempt on a due revocation and move its next one on (a lease while this one runs)."""
+    row.attempts += 1
+    row.next_attempt_at = retry_at(row.attempts)
+    return PendingRevocation(
+        row.id, box.open_one(row.id, row.key_id, row.token_encrypted), row.attempts, row.created_at
+    )
