@@ -1,5 +1,5 @@
 """`just dev` and `just serve` support: write `var/dev.env` with generated keys, seed the demo accounts
-once, and run the servers together.
+once, and run the servers together (through the one launcher, `latchkey.devstack`).
 
 `python -m latchkey.devenv init var/dev.env` writes the keys and SQLite URLs; `… seed var/dev.env` creates
 a demo user, a developer account and a service account (whose client secret the BFF will use), prints
@@ -9,16 +9,21 @@ Vite (`just dev`); `… serve` runs core and BFF, the BFF serving the built SPA 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
+from latchkey.devstack import (
+    CommandFailed,
+    Interrupted,
+    Process,
+    Stack,
+    create_account,
+    server_command,
+    stop_on_signals,
+)
 from latchkey.settings import encode_key
 
 SEED_MARKER = "LATCHKEY_DEMO_EMAIL"
@@ -39,47 +44,24 @@ def init(path: Path) -> None:
     path.chmod(0o600)
 
 
-def _create(email: str, password: str, name: str, *flags: str) -> dict[str, object]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "latchkey.cli",
-            "users",
-            "create",
-            "--email",
-            email,
-            "--password-stdin",
-            "--name",
-            name,
-            *flags,
-        ],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        check=False,
-        env=os.environ.copy(),
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"seeding {email} failed: {result.stderr.strip()}")
-    data: dict[str, object] = json.loads(result.stdout)
-    return data
-
-
 def seed(path: Path) -> None:
     if SEED_MARKER in path.read_text():
         return
     demo_password = secrets.token_urlsafe(12)
     dev_password = secrets.token_urlsafe(12)
-    _create("demo@latchkey.test", demo_password, "Demo User")
-    _create("dev@latchkey.test", dev_password, "Dev Eloper", "--developer")
-    service = _create(
-        "bff-service@latchkey.test",
-        secrets.token_urlsafe(24),
-        "BFF service",
-        "--developer",
-        "--forwards-client-ip",
-    )
+    try:
+        create_account(None, "demo@latchkey.test", demo_password, "Demo User")
+        create_account(None, "dev@latchkey.test", dev_password, "Dev Eloper", "--developer")
+        service = create_account(
+            None,
+            "bff-service@latchkey.test",
+            secrets.token_urlsafe(24),
+            "BFF service",
+            "--developer",
+            "--forwards-client-ip",
+        )
+    except CommandFailed as exc:
+        raise SystemExit(f"seeding: {exc}") from None
     entries = {
         "LATCHKEY_DEMO_EMAIL": "demo@latchkey.test",
         "LATCHKEY_DEMO_PASSWORD": demo_password,
@@ -94,54 +76,18 @@ def seed(path: Path) -> None:
     print(f"  developer:  dev@latchkey.test / {dev_password}")
 
 
-async def _pump(prefix: str, stream: asyncio.StreamReader) -> None:
-    while line := await stream.readline():
-        sys.stdout.write(f"{prefix} | {line.decode(errors='replace')}")
-        sys.stdout.flush()
-
-
-async def supervise(commands: dict[str, list[str]]) -> int:
+def supervise(commands: dict[str, list[str]]) -> int:
     """Run the commands together with prefixed logs; when one exits or Ctrl-C arrives, stop them all."""
-    processes = {
-        name: await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True
-        )
-        for name, argv in commands.items()
-    }
-    width = max(map(len, processes))
-    pumps = [
-        asyncio.create_task(_pump(name.ljust(width), process.stdout))
-        for name, process in processes.items()
-        if process.stdout is not None
-    ]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    waiters = [asyncio.create_task(process.wait()) for process in processes.values()]
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
-    for process in processes.values():
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.gather(*waiters), 10)
-    except TimeoutError:
-        for process in processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-    await asyncio.gather(*pumps, return_exceptions=True)
-    stopper.cancel()
+    width = max(map(len, commands))
+    with contextlib.suppress(Interrupted), stop_on_signals(), Stack() as stack:
+        for name, argv in commands.items():
+            stack.start(Process(name, argv, label=name.ljust(width)))
+        stack.watch()
     return 0
 
 
 def _servers() -> dict[str, list[str]]:
-    latchkey = str(Path(sys.executable).with_name("latchkey"))
-    return {
-        "core": [latchkey, "core", "--port", "8001"],
-        "bff": [latchkey, "bff", "--port", "8000"],
-    }
+    return {"core": server_command("core", 8001), "bff": server_command("bff", 8000)}
 
 
 def run() -> int:
@@ -149,7 +95,7 @@ def run() -> int:
     commands = _servers()
     if Path("frontend/package.json").is_file():
         commands["vite"] = ["npm", "run", "dev", "--workspace", "frontend"]
-    return asyncio.run(supervise(commands))
+    return supervise(commands)
 
 
 def serve(static_dir: Path = Path("frontend/dist")) -> int:
@@ -158,7 +104,7 @@ def serve(static_dir: Path = Path("frontend/dist")) -> int:
         print(f"{static_dir}/index.html is missing: run `npm run build` first", file=sys.stderr)
         return 2
     os.environ["LATCHKEY_BFF_STATIC_DIR"] = str(static_dir.resolve())
-    return asyncio.run(supervise(_servers()))
+    return supervise(_servers())
 
 
 def main(argv: list[str]) -> int:

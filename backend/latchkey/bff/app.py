@@ -32,6 +32,7 @@ from latchkey.bff.edge.forwarded import ClientAddress
 from latchkey.bff.edge.paths import Routes
 from latchkey.bff.edge.protocol import ABSOLUTE_FORM
 from latchkey.bff.edge.static import StaticSite
+from latchkey.bff.openapi import complete_document, problem_responses
 from latchkey.bff.proxy import ApiProxy, StreamRegistry
 from latchkey.bff.routes import bff_router
 from latchkey.bff.sessions.service import SessionService
@@ -47,7 +48,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz")
+@get(
+    "/readyz",
+    responses=problem_responses(503, s503="`database_unavailable`: the session store is not answering"),
+)
 async def readyz(request: Request[Any, Any, State]) -> dict[str, str]:
     db: Database = request.app.state.db
     try:
@@ -126,6 +130,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
         ),
         debug=False,
     )
+    complete_document(litestar)
     app: ASGIApp = BffApp(settings, litestar, proxy)
     app = CsrfMiddleware(app, settings)
     app = CanonicalPaths(app)

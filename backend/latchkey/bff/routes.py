@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from latchkey.bff.edge.forwarded import ClientAddress
+from latchkey.bff.openapi import PASSWORD_ROUTE, problem_responses
 from latchkey.bff.schemas import (
     ActiveSession,
     LoginRequest,
@@ -62,7 +63,7 @@ async def current_session(request: Request[Any, Any, State]) -> tuple[SessionSer
     return service, await service.current(request.scope["headers"])
 
 
-@post("/login", guards=[require_json], status_code=200)
+@post("/login", guards=[require_json], status_code=200, responses=problem_responses(*PASSWORD_ROUTE))
 async def login(request: Request[Any, Any, State], data: LoginRequest) -> Response[SessionOut]:
     """Exchange a username and password for a session cookie (the tokens stay here)."""
     if (
@@ -84,13 +85,18 @@ async def login(request: Request[Any, Any, State], data: LoginRequest) -> Respon
     return Response(session_body(service, signed_in.record), headers={"Set-Cookie": signed_in.set_cookie})
 
 
-@get("/session")
+@get("/session", responses=problem_responses(401, 403))
 async def session(request: Request[Any, Any, State]) -> SessionOut:
     service, record = await current_session(request)
     return session_body(service, record)
 
 
-@post("/reauthenticate", guards=[require_json], status_code=HTTP_204_NO_CONTENT)
+@post(
+    "/reauthenticate",
+    guards=[require_json],
+    status_code=HTTP_204_NO_CONTENT,
+    responses=problem_responses(*PASSWORD_ROUTE),
+)
 async def reauthenticate(request: Request[Any, Any, State], data: ReauthenticateRequest) -> None:
     """A fresh password grant for the session's user: same session, new tokens and auth_time."""
     service, record = await current_session(request)
@@ -99,14 +105,14 @@ async def reauthenticate(request: Request[Any, Any, State], data: Reauthenticate
     await service.reauthenticate(record, data.password, peer_ip(request))
 
 
-@post("/logout", status_code=HTTP_204_NO_CONTENT)
+@post("/logout", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(403))
 async def logout(request: Request[Any, Any, State], everywhere: bool = False) -> Response[None]:
     """End this session (or all of the user's with `?everywhere=true`); 204 even without a session."""
     headers = await service_of(request).logout(request.scope["headers"], everywhere=everywhere)
     return Response(None, status_code=HTTP_204_NO_CONTENT, headers=headers)
 
 
-@get("/sessions")
+@get("/sessions", responses=problem_responses(401, 403))
 async def list_sessions(request: Request[Any, Any, State]) -> SessionList:
     service, record = await current_session(request)
     active = await service.list_active(record)
@@ -125,7 +131,9 @@ async def list_sessions(request: Request[Any, Any, State]) -> SessionList:
     )
 
 
-@delete("/sessions/{session_id:str}", status_code=HTTP_204_NO_CONTENT)
+@delete(
+    "/sessions/{session_id:str}", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 403, 404)
+)
 async def end_session(request: Request[Any, Any, State], session_id: str) -> Response[None]:
     """End one of the user's sessions; ending the current one also clears the cookie."""
     service, record = await current_session(request)

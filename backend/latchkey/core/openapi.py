@@ -3,32 +3,17 @@
 Routes list the error statuses they can give (`problem_responses(…)`, or `oauth_errors(…)` under
 /v1/oauth/); `complete_document` then adds what no single route states: the headers those answers always
 carry (`WWW-Authenticate` on 401, `Retry-After` on 429), and `additionalProperties: false` on every request
-body that refuses unknown fields. Schemathesis checks the result against the running core
-(tests/core/test_schemathesis.py).
+body that refuses unknown fields (both through `latchkey/openapi.py`). Schemathesis checks the result
+against the running core (tests/core/test_schemathesis.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from litestar import Litestar
-from litestar.handlers.http_handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, Operation, Schema
-from litestar.openapi.spec.enums import OpenAPIType
 
-from latchkey.problems import PROBLEM_JSON
-
-
-class Problem(msgspec.Struct, kw_only=True):
-    """An RFC 9457 problem (`application/problem+json`), as every core error outside /v1/oauth/ is."""
-
-    type: str
-    title: str
-    status: int
-    code: str
-    detail: str | None = None
+from latchkey import openapi
 
 
 class OAuthError(msgspec.Struct, kw_only=True):
@@ -70,16 +55,8 @@ _ALWAYS = {
 
 
 def problem_responses(*statuses: int, **descriptions: str) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem answers a route can give; `s404="…"` overrides one description."""
-    return {
-        status: ResponseSpec(
-            Problem,
-            description=descriptions.get(f"s{status}", _PROBLEMS[status]),
-            media_type=PROBLEM_JSON,
-            generate_examples=False,
-        )
-        for status in statuses
-    }
+    """OpenAPI entries for the problem answers a core route can give; `s404="…"` overrides one description."""
+    return openapi.problem_responses(_PROBLEMS, *statuses, **descriptions)
 
 
 def oauth_errors(*statuses: int, **descriptions: str) -> dict[int, ResponseSpec]:
@@ -95,48 +72,5 @@ def oauth_errors(*statuses: int, **descriptions: str) -> dict[int, ResponseSpec]
 
 
 def complete_document(app: Litestar) -> None:
-    """Add the always-present error headers and the closed request bodies to `app`'s document.
-
-    Litestar builds the document once and serves that same object, so this runs once, at start-up.
-    """
-    document = app.openapi_schema
-    for path_item in (document.paths or {}).values():
-        for operation in _operations(path_item):
-            for status, response in (operation.responses or {}).items():
-                if status in _ALWAYS and isinstance(response, OpenAPIResponse):
-                    name, description = _ALWAYS[status]
-                    response.headers = {
-                        **(response.headers or {}),
-                        name: OpenAPIHeader(
-                            description=description, required=True, schema=Schema(type=OpenAPIType.STRING)
-                        ),
-                    }
-    schemas = document.components.schemas or {}
-    for struct in _closed_request_bodies(app):
-        for schema in schemas.values():
-            if schema.title == struct.__name__:
-                schema.additional_properties = False
-
-
-def _operations(path_item: Any) -> list[Operation]:
-    methods = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-    return [operation for method in methods if (operation := getattr(path_item, method, None)) is not None]
-
-
-def _closed_request_bodies(app: Litestar) -> set[type[msgspec.Struct]]:
-    """The request body structs that refuse unknown fields (`forbid_unknown_fields=True`)."""
-    found: set[type[msgspec.Struct]] = set()
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", ()):
-            if not isinstance(handler, HTTPRouteHandler):
-                continue
-            data = handler.parsed_fn_signature.parameters.get("data")
-            body = data.annotation if data is not None else None
-            for candidate in (body, *getattr(body, "__metadata__", ()), *getattr(body, "__args__", ())):
-                if (
-                    isinstance(candidate, type)
-                    and issubclass(candidate, msgspec.Struct)
-                    and candidate.__struct_config__.forbid_unknown_fields
-                ):
-                    found.add(candidate)
-    return found
+    """The core's document, completed with its always-present error headers and closed request bodies."""
+    openapi.complete_document(app, _ALWAYS)
