@@ -9,7 +9,8 @@ test-only HTTP backdoor), write what the tests need to `e2e/.state/stack.json`, 
     core  :18001  ← BFF :18020   LATCHKEY_SESSION_IDLE_TIMEOUT=IDLE_TIMEOUT (idle session end test)
 
 The main BFF starts last, so when Playwright sees it answer every other server is up. SIGTERM or SIGINT
-(or any server exiting) stops them all and removes the directory. The SPA must be built before.
+(or any server exiting) stops them all and removes the directory. The SPA must be built before. Starting,
+readiness and stopping are `latchkey.devstack`'s, the launcher `just dev` and the tests use too.
 """
 
 from __future__ import annotations
@@ -18,22 +19,30 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
-from types import FrameType
+from typing import NoReturn
+
+from latchkey.devstack import (
+    HOST,
+    CommandFailed,
+    Interrupted,
+    Process,
+    ProcessFailed,
+    Stack,
+    create_account,
+    local_url,
+    port_is_free,
+    run_latchkey,
+    server_command,
+    stop_on_signals,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "frontend" / "dist"
 STATE = ROOT / "e2e" / ".state"
-LATCHKEY = str(Path(sys.executable).with_name("latchkey"))
 
-HOST = "127.0.0.1"
 CORE_PORT, BFF_PORT = 18001, 18000
 REAUTH_CORE_PORT, REAUTH_BFF_PORT = 18011, 18010
 IDLE_BFF_PORT = 18020
@@ -42,86 +51,41 @@ IDLE_TIMEOUT = 3  # seconds
 SESSION_MAX_AGE = 28800  # the default, stated so the cookie test can check the expiry against it
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"e2e/serve.py: {message}", file=sys.stderr, flush=True)
     raise SystemExit(1)
 
 
-def latchkey(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [LATCHKEY, *args], input=stdin, env=env, capture_output=True, text=True, check=False, timeout=120
-    )
+def latchkey(args: list[str], env: dict[str, str]) -> str:
+    result = run_latchkey(args, env)
     if result.returncode != 0:
         fail(f"`latchkey {' '.join(args[:2])}` failed: {result.stderr.strip()}")
     return result.stdout.strip()
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
+class E2eStack(Stack):
+    """The servers in a work directory, each logging to `<name>.log` there, in production mode."""
 
-
-def wait_healthy(name: str, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            fail(f"{name} exited:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    fail(f"{name} did not answer on :{port}:\n{log.read_text(errors='replace')}")
-
-
-class Stack:
     def __init__(self, workdir: Path) -> None:
+        super().__init__()
         self.workdir = workdir
-        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.base = {**os.environ, "LATCHKEY_ENV": "production", "LATCHKEY_LOG_LEVEL": "warning"}
 
     def env(self, **values: str) -> dict[str, str]:
         return {**self.base, **values}
 
-    def start(self, name: str, args: list[str], env: dict[str, str], port: int) -> None:
-        log = self.workdir / f"{name}.log"
-        with log.open("ab") as handle:
-            process = subprocess.Popen(
-                [LATCHKEY, *args, "--host", HOST, "--port", str(port)],
+    def serve(self, name: str, app: str, env: dict[str, str], port: int) -> None:
+        """Start `latchkey <app>` on `port` and wait until it answers /healthz."""
+        self.start(
+            Process(
+                name,
+                server_command(app, port),
                 env=env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
                 cwd=self.workdir,
+                log_path=self.workdir / f"{name}.log",
+                ready_url=local_url(port, "/healthz"),
             )
-        self.processes.append((name, process))
-        wait_healthy(name, port, process, log)
-
-    def stop(self) -> None:
-        for _, process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for _, process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-
-    def watch(self) -> None:
-        """Block until a signal arrives or a server exits (then say which, with its log)."""
-        while True:
-            for name, process in self.processes:
-                if process.poll() is not None:
-                    log = (self.workdir / f"{name}.log").read_text(errors="replace")
-                    fail(f"{name} exited with {process.returncode}:\n{log}")
-            time.sleep(0.5)
+        )
 
 
 def new_key(env: dict[str, str]) -> tuple[str, str]:
@@ -132,8 +96,10 @@ def new_key(env: dict[str, str]) -> tuple[str, str]:
 
 def create_user(env: dict[str, str], email: str, name: str, *flags: str) -> dict[str, str]:
     password = secrets.token_urlsafe(12)
-    args = ["users", "create", "--email", email, "--password-stdin", "--name", name, *flags]
-    created = json.loads(latchkey(args, env, password + "\n"))
+    try:
+        created = create_account(env, email, password, name, *flags)
+    except CommandFailed as exc:
+        fail(str(exc))
     return {**created, "name": name, "password": password}
 
 
@@ -149,21 +115,18 @@ def main() -> None:
         fail(f"ports {busy} are in use (another e2e run?)")
 
     workdir = Path(tempfile.mkdtemp(prefix="latchkey-e2e-"))
-    stack = Stack(workdir)
-
-    def stop(signum: int, _: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
-        run(stack, workdir)
+        with stop_on_signals(), E2eStack(workdir) as stack:
+            run(stack, workdir)
+    except Interrupted as interrupted:
+        raise SystemExit(128 + interrupted.signum) from None
+    except ProcessFailed as exc:
+        fail(str(exc))
     finally:
-        stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(stack: Stack, workdir: Path) -> None:
+def run(stack: E2eStack, workdir: Path) -> None:
     _, core_secret_key = new_key(stack.base)
     core = stack.env(
         LATCHKEY_CORE_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'core.db'}",
@@ -213,16 +176,17 @@ def run(stack: Stack, workdir: Path) -> None:
     state.write_text(json.dumps(described, indent=2) + "\n")
     state.chmod(0o600)
 
-    stack.start("core", ["core"], core, CORE_PORT)
+    stack.serve("core", "core", core, CORE_PORT)
     # A second core on the same database whose re-auth window is short: same users, same tokens.
-    stack.start(
-        "core-reauth", ["core"], {**core, "LATCHKEY_REAUTH_WINDOW": str(REAUTH_WINDOW)}, REAUTH_CORE_PORT
+    stack.serve(
+        "core-reauth", "core", {**core, "LATCHKEY_REAUTH_WINDOW": str(REAUTH_WINDOW)}, REAUTH_CORE_PORT
     )
-    stack.start("bff-reauth", ["bff"], reauth_bff, REAUTH_BFF_PORT)
-    stack.start("bff-idle", ["bff"], idle_bff, IDLE_BFF_PORT)
-    stack.start("bff", ["bff"], main_bff, BFF_PORT)  # last: Playwright waits for this one
+    stack.serve("bff-reauth", "bff", reauth_bff, REAUTH_BFF_PORT)
+    stack.serve("bff-idle", "bff", idle_bff, IDLE_BFF_PORT)
+    stack.serve("bff", "bff", main_bff, BFF_PORT)  # last: Playwright waits for this one
     print(f"e2e stack ready in {workdir} (BFF http://{HOST}:{BFF_PORT})", flush=True)
-    stack.watch()
+    exited = stack.watch()
+    fail(f"{exited.name} exited with {exited.returncode}:\n{exited.log()}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ set), a developer client to log in with, and an HTTP client."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,7 @@ async def core_factory(backend: str, tmp_path: Path) -> AsyncIterator[Callable[.
         return server
 
     yield factory
-    for server in started:
-        await stop_core(server)
+    await asyncio.gather(*(stop_core(server) for server in started))  # their grace periods overlap
 
 
 @pytest.fixture
@@ -130,8 +130,7 @@ async def bff_factory(
         return server
 
     yield factory
-    for server in started:
-        await stop_bff(server)
+    await asyncio.gather(*(stop_bff(server) for server in started))
 
 
 @pytest.fixture

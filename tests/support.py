@@ -1,16 +1,18 @@
-"""Test support: databases that tests create and drop, real core processes on free ports, seeding."""
+"""Test support: databases that tests create and drop, real core and BFF processes on free ports (started
+and stopped by `latchkey.devstack`, the launcher `just dev` and the e2e server use too), seeding."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
 import secrets
-import socket
+import shutil
 import subprocess
-import sys
-import time
+import tempfile
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,36 +23,18 @@ import httpx
 import psutil
 from sqlalchemy.engine import make_url
 
+from latchkey import devstack
 from latchkey.settings import encode_key
 
 POSTGRES_URL = os.environ.get("LATCHKEY_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
-LATCHKEY = str(Path(sys.executable).with_name("latchkey"))
 PASSWORD = "correct horse battery staple"
-
-
-# Under pytest-xdist each worker takes its ports from its own range, below the kernel's ephemeral range, so
-# two workers can never be handed the same free port between choosing it and a server binding it.
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-_PORTS_PER_WORKER = 5000
-_FIRST_PORT = 10000
+_WORKER_PORTS = devstack.worker_ports(os.environ.get("PYTEST_XDIST_WORKER", ""))
 
 
 def free_port() -> int:
-    if not _WORKER.startswith("gw"):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-    start = _FIRST_PORT + int(_WORKER[2:]) * _PORTS_PER_WORKER
-    for _ in range(200):
-        port = start + secrets.randbelow(_PORTS_PER_WORKER)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {start}-{start + _PORTS_PER_WORKER}")
+    """A free port of this pytest-xdist worker's own block (any free port outside xdist)."""
+    return devstack.free_port(_WORKER_PORTS)
 
 
 def new_key() -> str:
@@ -106,26 +90,8 @@ async def drop_database(url: str) -> None:
 def run_cli(
     args: list[str], env: Mapping[str, str], stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [LATCHKEY, *args],
-        input=stdin,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM (a graceful shutdown), then SIGKILL after 10 s."""
-    if process is not None and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    """A `latchkey` command with our environment plus `env`."""
+    return devstack.run_latchkey(args, {**os.environ, **env}, stdin)
 
 
 class RssSampler:
@@ -158,9 +124,38 @@ class RssSampler:
         return self.peak - self.baseline
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for other databases)."""
+    database = make_url(url).database
+    return Path(database) if url.startswith("sqlite") and database else None
+
+
+_templates: dict[str, Path] = {}
+_templates_lock = threading.Lock()
+
+
+def migrated_sqlite_template(app: str, variable: str, env: Mapping[str, str]) -> Path:
+    """A SQLite database migrated by `latchkey db upgrade <app>` for this process's life (made once)."""
+    with _templates_lock:
+        if app not in _templates:
+            directory = Path(tempfile.mkdtemp(prefix="latchkey-migrated-"))
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
+            path = directory / f"{app}.db"
+            migrated = run_cli(["db", "upgrade", app], {**env, variable: f"sqlite+aiosqlite:///{path}"})
+            assert migrated.returncode == 0, migrated.stderr
+            _templates[app] = path
+        return _templates[app]
+
+
+# Every server this test process started: those a failing fixture never reached stopping are stopped at exit.
+_launched: list[devstack.Process] = []
+atexit.register(lambda: devstack.stop_all([process for process in _launched if process.running]))
+
+
 @dataclass
 class ServerProcess:
-    """A real `latchkey <app>` process on a free port, logging to a file in its work dir."""
+    """A real `latchkey <app>` process on a free port, logging to a file in its work dir (appended to, so a
+    server restarted on the same port keeps the earlier lines)."""
 
     APP = ""
     DATABASE_VARIABLE = ""
@@ -168,45 +163,59 @@ class ServerProcess:
     env: dict[str, str]
     workdir: Path
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
     args: tuple[str, ...] = ()  # extra CLI arguments, e.g. ("--workers", "2")
+    launched: devstack.Process | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return devstack.local_url(self.port)
 
     @property
     def database_url(self) -> str:
         return self.env[self.DATABASE_VARIABLE]
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return None if self.launched is None else self.launched.popen
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.APP}-{self.port}.log"
+
+    def migrate(self) -> None:
+        """`latchkey db upgrade <app>` on the server's database, as operators run it. A SQLite database not
+        created yet becomes a copy of one this test process migrated so, once per app: the same schema,
+        without a CLI start (most of a second) for each of the suite's hundreds of servers."""
+        target = sqlite_path(self.database_url)
+        if target is None or target.exists():
+            migrated = run_cli(["db", "upgrade", self.APP], self.env)
+            assert migrated.returncode == 0, migrated.stderr
+            return
+        template = migrated_sqlite_template(self.APP, self.DATABASE_VARIABLE, self.env)
+        for suffix in ("", "-wal"):  # the log too, should the CLI have left one
+            source = template.with_name(template.name + suffix)
+            if source.exists():
+                shutil.copyfile(source, target.with_name(target.name + suffix))
+
     def start(self) -> None:
-        self.log_path = self.workdir / f"{self.APP}-{self.port}.log"
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [LATCHKEY, self.APP, "--port", str(self.port), *self.args],
-                env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.APP} exited: {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.APP} did not start: {self.log()}")
+        """Start the server and wait until /healthz answers (`ProcessFailed`, with its log, otherwise)."""
+        self.launched = devstack.Process(
+            self.APP,
+            devstack.server_command(self.APP, self.port, *self.args),
+            env={**os.environ, **self.env, "LATCHKEY_LOG_LEVEL": "warning"},
+            cwd=self.workdir,
+            log_path=self.log_path,
+            ready_url=devstack.local_url(self.port, "/healthz"),
+        )
+        _launched.append(self.launched)
+        self.launched.start()
 
     def stop(self) -> None:
-        stop_process(self.process)
+        if self.launched is not None:
+            self.launched.stop()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 @dataclass
@@ -230,18 +239,18 @@ class CoreServer(ServerProcess):
         forwards_client_ip: bool = False,
     ) -> dict[str, Any]:
         """Seed a user through the CLI, as operators do; returns the CLI's JSON plus the password."""
-        import json
-
-        args = ["users", "create", "--email", email or unique_email(), "--password-stdin", "--name", name]
-        if admin:
-            args.append("--admin")
-        if developer:
-            args.append("--developer")
-        if forwards_client_ip:
-            args.append("--forwards-client-ip")
-        result = await asyncio.to_thread(self.cli, args, password + "\n")
-        assert result.returncode == 0, result.stderr
-        data: dict[str, Any] = json.loads(result.stdout)
+        flags = [
+            flag
+            for flag, wanted in (
+                ("--admin", admin),
+                ("--developer", developer),
+                ("--forwards-client-ip", forwards_client_ip),
+            )
+            if wanted
+        ]
+        env = {**os.environ, **self.env}
+        account = email or unique_email()
+        data = await asyncio.to_thread(devstack.create_account, env, account, password, name, *flags)
         data["password"] = password
         return data
 
@@ -262,8 +271,7 @@ async def start_core(backend: str, workdir: Path, **overrides: str) -> CoreServe
     workdir.mkdir(parents=True, exist_ok=True)
     url = overrides.pop("LATCHKEY_CORE_DATABASE_URL", None) or await new_database_url(backend, workdir)
     server = CoreServer(env=core_env(url, workdir, **overrides), workdir=workdir)
-    migrated = await asyncio.to_thread(server.cli, ["db", "upgrade", "core"])
-    assert migrated.returncode == 0, migrated.stderr
+    await asyncio.to_thread(server.migrate)
     await asyncio.to_thread(server.start)
     return server
 
@@ -373,8 +381,7 @@ async def start_bff(
     workdir.mkdir(parents=True, exist_ok=True)
     url = overrides.pop("LATCHKEY_BFF_DATABASE_URL", None) or await new_database_url(backend, workdir, "bff")
     server = BffServer(env=bff_env(core, url, client_secret, **overrides), workdir=workdir, args=args)
-    migrated = await asyncio.to_thread(run_cli, ["db", "upgrade", "bff"], server.env)
-    assert migrated.returncode == 0, migrated.stderr
+    await asyncio.to_thread(server.migrate)
     await asyncio.to_thread(server.start)
     return server
 

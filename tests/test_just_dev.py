@@ -1,31 +1,54 @@
-"""`just dev` from a fresh clone reaches a working login page, and Ctrl-C stops everything it started.
+"""`just dev` from a fresh clone starts the stack and seeds the accounts, a login through Vite works, and
+Ctrl-C stops everything it started.
 
-The repository is cloned (its committed HEAD) into a temporary directory, where `just dev` installs its own
-venv and npm packages, writes `var/dev.env`, and runs the core (:8001), the BFF (:8000) and Vite (:5173).
-A login through Vite's port (its proxy forwards /bff to the BFF) with the demo account from the clone's
+The repository is cloned (its committed HEAD) into a temporary directory, where `just dev` writes
+`var/dev.env`, migrates, seeds, and runs the core (:8001), the BFF (:8000) and Vite (:5173) with prefixed
+logs. A login through Vite's port (its proxy forwards /bff to the BFF) with the demo account from the clone's
 `var/dev.env` must succeed. To check uncommitted work, set LATCHKEY_JUST_DEV_SOURCE to a directory to copy
 instead of cloning (e.g. the working tree).
+
+Installing packages is `just setup`'s job, not what this proves, and took most of a minute: when the clone's
+pyproject.toml and package-lock.json are this checkout's, the clone gets this checkout's installed packages,
+stamped as `just setup` stamps them, so it finds nothing to do. Its `.venv` is a venv of its own (made in a
+fraction of a second) that sees this venv's packages but imports `latchkey` from the clone's sources; its
+`node_modules` links to this checkout's packages (the workspace links point into the clone). Otherwise the
+clone installs its own, as a new developer's would. One `just dev` serves the module; the last test presses
+Ctrl-C.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import sysconfig
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from latchkey.devstack import Process
+
 REPO = Path(__file__).resolve().parent.parent
 PORTS = {"core": 8001, "bff": 8000, "vite": 5173}
-START_TIMEOUT = 900  # a fresh clone installs its venv and npm packages first
+START_TIMEOUT = 900  # a clone that installs its own venv and npm packages takes minutes
 UNCOPIED = (".git", ".venv", "node_modules", "var", "dist", ".state", "test-results", "playwright-report")
+SEED_MARKERS = (
+    "LATCHKEY_DEMO_EMAIL=",
+    "LATCHKEY_DEMO_PASSWORD=",
+    "LATCHKEY_DEV_EMAIL=",
+    "LATCHKEY_DEV_PASSWORD=",
+    "LATCHKEY_BFF_CLIENT_SECRET=",
+)
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +66,44 @@ def fresh_copy(target: Path) -> None:
         shutil.copytree(source, target, ignore=ignore, symlinks=True)
         return
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(target)], check=True, timeout=120)
+
+
+def same_file(name: str, clone: Path) -> bool:
+    return (clone / name).is_file() and (clone / name).read_bytes() == (REPO / name).read_bytes()
+
+
+def stamp(manifest: Path) -> str:
+    """What `just setup` writes once it has installed from `manifest` (its SHA-256)."""
+    return hashlib.sha256(manifest.read_bytes()).hexdigest() + "\n"
+
+
+def share_the_venv(clone: Path) -> None:
+    """A venv of the clone's own that sees this venv's packages and the clone's `latchkey` sources."""
+    venv = clone / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site_packages = venv / "lib" / version / "site-packages"
+    # Plain paths, so this venv's own .pth files (its editable install of *this* checkout) are not read.
+    shared = sysconfig.get_paths()["purelib"]
+    (site_packages / "latchkey-dev.pth").write_text(f"{clone / 'backend'}\n{shared}\n")
+    script = (REPO / ".venv" / "bin" / "latchkey").read_text().split("\n", 1)[1]
+    (venv / "bin" / "latchkey").write_text(f"#!{venv / 'bin' / 'python'}\n{script}")
+    (venv / "bin" / "latchkey").chmod(0o755)
+    (venv / ".latchkey-installed").write_text(stamp(clone / "pyproject.toml"))
+
+
+def share_node_modules(clone: Path) -> None:
+    """`node_modules` of links to this checkout's packages; the workspace links (relative) stay relative, so
+    they point into the clone, and Vite's caches (`.vite*`) are the clone's own."""
+    source = REPO / "node_modules"
+    target = clone / "node_modules"
+    target.mkdir()
+    for entry in source.iterdir():
+        if entry.name.startswith(".vite") or entry.name == ".latchkey-installed":
+            continue
+        link = os.readlink(entry) if entry.is_symlink() else str(entry)
+        (target / entry.name).symlink_to(link)
+    (target / ".latchkey-installed").write_text(stamp(clone / "package-lock.json"))
 
 
 def clean_env() -> dict[str, str]:
@@ -75,70 +136,109 @@ def kill_leftovers(clone: Path) -> None:
                 process.kill()
 
 
-def test_just_dev_from_a_fresh_clone(tmp_path: Path) -> None:
+def wait_for(condition: Callable[[], bool], what: str, dev: JustDev, timeout: float) -> None:
+    """Poll `condition()` every 50 ms while `just dev` runs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert dev.process.running, f"`just dev` exited with {dev.process.returncode}:\n{dev.log_tail()}"
+        assert time.monotonic() < deadline, f"{what} did not happen in time:\n{dev.log_tail()}"
+        time.sleep(0.05)
+
+
+@dataclass
+class JustDev:
+    clone: Path
+    process: Process  # `just dev` in a process group of its own, as a terminal runs it
+
+    @property
+    def dev_env(self) -> Path:
+        return self.clone / "var" / "dev.env"
+
+    def log(self) -> str:
+        return self.process.log()
+
+    def log_tail(self) -> str:
+        return self.process.log_tail(60)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JustDev]:
+    """`just dev` running in a fresh clone, with every port open and the accounts seeded."""
     just = shutil.which("just")
     assert just, "`just` is not on PATH (pip install rust-just)"
     taken = {name: port for name, port in PORTS.items() if listening(port)}
     assert not taken, f"ports {taken} are already in use: stop what listens there (a `just dev`?) and rerun"
 
-    clone = tmp_path / "latchkey"
+    workdir = tmp_path_factory.mktemp("just-dev")
+    clone = workdir / "latchkey"
     fresh_copy(clone)
-    log_path = tmp_path / "just-dev.log"
-
-    def log_tail() -> str:
-        return "\n".join(log_path.read_text(errors="replace").splitlines()[-60:])
-
-    with log_path.open("wb") as log:
-        dev = subprocess.Popen(
-            [just, "dev"],
-            cwd=clone,
-            env=clean_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    if same_file("pyproject.toml", clone) and (REPO / ".venv" / "bin" / "latchkey").is_file():
+        share_the_venv(clone)
+    if same_file("package-lock.json", clone) and (REPO / "node_modules" / ".latchkey-installed").is_file():
+        share_node_modules(clone)
+    dev = JustDev(
+        clone, Process("just dev", [just, "dev"], clean_env(), clone, log_path=workdir / "just-dev.log")
+    )
+    dev.process.start()
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        dev_env = clone / "var" / "dev.env"
         # The seeded accounts are written before the servers start: ports open without them are not ours.
-        while not (seeded(dev_env) and all(listening(port) for port in PORTS.values())):
-            assert dev.poll() is None, f"`just dev` exited with {dev.returncode}:\n{log_tail()}"
-            assert time.monotonic() < deadline, f"`just dev` did not open {PORTS} in time:\n{log_tail()}"
-            time.sleep(0.5)
-
-        accounts = read_env(dev_env)
-        with httpx.Client(base_url=f"http://127.0.0.1:{PORTS['vite']}", timeout=30) as http:
-            page = http.get("/login")
-            assert page.status_code == 200, log_tail()
-            assert 'id="root"' in page.text
-
-            login = http.post(
-                "/bff/login",
-                headers={"X-CSRF": "1"},
-                json={
-                    "username": accounts["LATCHKEY_DEMO_EMAIL"],
-                    "password": accounts["LATCHKEY_DEMO_PASSWORD"],
-                },
-            )
-            assert login.status_code == 200, f"{login.status_code} {login.text}\n{log_tail()}"
-            assert login.json()["user"]["email"] == accounts["LATCHKEY_DEMO_EMAIL"]
-            set_cookie = login.headers.get("set-cookie", "")
-            assert "HttpOnly" in set_cookie, set_cookie
-            cookie = set_cookie.split(";", 1)[0]
-            session = http.get("/bff/session", headers={"X-CSRF": "1", "Cookie": cookie})
-            assert session.status_code == 200, session.text
-
-        # Ctrl-C in the terminal: SIGINT to the whole foreground process group.
-        os.killpg(dev.pid, signal.SIGINT)
-        dev.wait(30)
-        deadline = time.monotonic() + 15
-        while any(listening(port) for port in PORTS.values()):
-            still = {name: port for name, port in PORTS.items() if listening(port)}
-            assert time.monotonic() < deadline, f"still listening after Ctrl-C: {still}\n{log_tail()}"
-            time.sleep(0.2)
+        wait_for(
+            lambda: seeded(dev.dev_env) and all(listening(port) for port in PORTS.values()),
+            f"`just dev` opening {PORTS}",
+            dev,
+            START_TIMEOUT,
+        )
+        yield dev
     finally:
-        if dev.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(dev.pid, signal.SIGKILL)
-            dev.wait(10)
+        dev.process.stop()
         kill_leftovers(clone)
+
+
+def test_just_dev_seeds_the_accounts_and_shows_each_servers_log(dev: JustDev) -> None:
+    written = dev.dev_env.read_text()
+    missing = [marker for marker in SEED_MARKERS if marker not in written]
+    assert not missing, f"var/dev.env lacks {missing}"
+    assert dev.dev_env.stat().st_mode & 0o777 == 0o600
+    accounts = read_env(dev.dev_env)
+    demo = f"{accounts['LATCHKEY_DEMO_EMAIL']} / {accounts['LATCHKEY_DEMO_PASSWORD']}"
+    assert f"demo user:  {demo}" in dev.log(), dev.log_tail()
+    # Every server's lines reach the terminal behind its name, the names padded to one width.
+    labels = ("core | ", "bff  | ", "vite | ")
+    wait_for(lambda: all(label in dev.log() for label in labels), f"log lines behind {labels}", dev, 15)
+
+
+def test_a_login_through_vite_works(dev: JustDev) -> None:
+    accounts = read_env(dev.dev_env)
+    with httpx.Client(base_url=f"http://127.0.0.1:{PORTS['vite']}", timeout=30) as http:
+        page = http.get("/login")
+        assert page.status_code == 200, dev.log_tail()
+        assert 'id="root"' in page.text
+
+        login = http.post(
+            "/bff/login",
+            headers={"X-CSRF": "1"},
+            json={
+                "username": accounts["LATCHKEY_DEMO_EMAIL"],
+                "password": accounts["LATCHKEY_DEMO_PASSWORD"],
+            },
+        )
+        assert login.status_code == 200, f"{login.status_code} {login.text}\n{dev.log_tail()}"
+        assert login.json()["user"]["email"] == accounts["LATCHKEY_DEMO_EMAIL"]
+        set_cookie = login.headers.get("set-cookie", "")
+        assert "HttpOnly" in set_cookie, set_cookie
+        cookie = set_cookie.split(";", 1)[0]
+        session = http.get("/bff/session", headers={"X-CSRF": "1", "Cookie": cookie})
+        assert session.status_code == 200, session.text
+
+
+def test_ctrl_c_stops_everything(dev: JustDev) -> None:
+    """Last: it ends the module's `just dev`."""
+    # Ctrl-C in the terminal: SIGINT to the whole foreground process group.
+    dev.process.send_signal(signal.SIGINT)
+    assert dev.process.popen is not None
+    dev.process.popen.wait(30)
+    deadline = time.monotonic() + 15
+    while any(listening(port) for port in PORTS.values()):
+        still = {name: port for name, port in PORTS.items() if listening(port)}
+        assert time.monotonic() < deadline, f"still listening after Ctrl-C: {still}\n{dev.log_tail()}"
+        time.sleep(0.05)

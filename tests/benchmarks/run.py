@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 import psutil
 
+from latchkey import devstack
 from tests import support
 from tests.benchmarks.report import evaluate_targets, write_report
 from tests.support import (
@@ -57,7 +58,6 @@ from tests.support import (
     start_core,
     stop_bff,
     stop_core,
-    stop_process,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,30 +182,25 @@ class Fixture:
     """A benchmark-only server process (nginx, the bare forwarder) on a free port."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.name, self.argv, self.env, self.port, self.log = name, argv, env, port, log
-        self.process: subprocess.Popen[bytes] | None = None
+        self.port = port
+        self.server = devstack.Process(name, argv, env={**os.environ, **env}, cwd=ROOT, log_path=log)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return devstack.local_url(self.port)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.server.popen
 
     async def start(self, probe: str, headers: dict[str, str]) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-            )
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                if self.process.poll() is not None:
-                    break
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(self.url + probe, headers=headers)).status_code == 200:
-                        return
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start: {self.log.read_text(errors='replace')}")
+        """Start it and wait until `probe` answers 200 (nginx has no /healthz: it proxies to the core)."""
+        self.server.ready_url = self.url + probe
+        self.server.ready_headers = headers
+        await asyncio.to_thread(self.server.start)
 
     def stop(self) -> None:
-        stop_process(self.process)
+        self.server.stop()
 
 
 def nginx_binary() -> str:
@@ -579,7 +574,7 @@ def cookie_costs(calls: int) -> dict[str, Any]:
     """seal/unseal beside Fernet on the same 48-byte payload, interleaved, median of 5 repeats each."""
     from cryptography.fernet import Fernet
 
-    from latchkey.sealing import KeyRing, SessionCookie, new_session_id, seal, unseal
+    from latchkey.bff.cookie.sealing import KeyRing, SessionCookie, new_session_id, seal, unseal
 
     ring = KeyRing([("k1", os.urandom(32))])
     now = int(time.time())

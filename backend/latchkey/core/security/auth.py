@@ -23,6 +23,7 @@ from sqlalchemy import or_, select, update
 from latchkey.core.models import AccessToken, ClientSecret, PersonalAccessToken, TokenChain, User
 from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
+from latchkey.core.security.reauth import require_recent_login
 from latchkey.core.security.scopes import REALM, granted, require_scope
 from latchkey.core.state import CoreContext, core_context
 from latchkey.problems import ProblemError
@@ -292,9 +293,7 @@ def check_principal(
         raise ProblemError(403, "developer_required", "this needs a developer account")
     if sensitive:
         ctx = core_context(connection)
-        window = timedelta(seconds=ctx.settings.reauth_window)
-        if principal.auth_time is None or ctx.clock.now() - principal.auth_time > window:
-            raise ProblemError(403, "reauth_required", "sign in with your password again to do this")
+        require_recent_login(principal.auth_time, ctx.clock.now(), ctx.settings.reauth_window)
 
 
 @dataclass(frozen=True, slots=True)
