@@ -12,7 +12,6 @@ from litestar.types import (
     Receive,
     Scope,
     Send,
-    WebSocketCloseEvent,
 )
 
 from latchkey.problems import PROBLEM_JSON, ProblemError, problem_bytes
@@ -69,27 +68,4 @@ class HeaderSizeLimit:
             if size > self.max_bytes:
                 await send_problem(send, 431, "headers_too_large", headers=[(b"connection", b"close")])
                 return
-        await self.app(scope, receive, send)
-
-
-class CanonicalPaths:
-    """Answer 400 `invalid_path` to a request whose path holds an empty segment (`//`).
-
-    Litestar's router collapses `//` before routing, so `//bff/logout` reaches the logout route while a
-    prefix test on the path as received (`/bff/…`: CSRF, the /api dispatch, the SPA fallback) would not
-    recognise it. Refusing those paths at the front door means every later decision sees the path that is
-    routed. Paths arrive percent-decoded, so `/%2Fbff/…` is caught too. No browser sends `//`.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in (ScopeType.HTTP, ScopeType.WEBSOCKET) and "//" in scope["path"]:
-            if scope["type"] == ScopeType.HTTP:
-                await send_problem(send, 400, "invalid_path", "the request path is not allowed")
-            else:
-                close: WebSocketCloseEvent = {"type": "websocket.close", "code": 1008, "reason": ""}
-                await send(close)
-            return
         await self.app(scope, receive, send)

@@ -3,7 +3,7 @@
 `/api/*` is dispatched straight to the proxy (raw ASGI, no framework work on the hot path); `/bff/*`, the
 probes and `/schema` go to a Litestar app; when `LATCHKEY_BFF_STATIC_DIR` is set, every other path goes to
 the built SPA (`edge/static.py`), else to Litestar's 404. CSRF/CORS checks and the header-size limit sit in
-front of all of them, behind the refusal of non-canonical paths (`asgi.CanonicalPaths`), so each prefix
+front of all of them, behind the refusal of non-canonical paths (`edge/canonical.py`), so each prefix
 decision sees the path that is routed.
 """
 
@@ -24,9 +24,10 @@ from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 from sqlalchemy import text
 
 from latchkey import __version__
-from latchkey.asgi import CanonicalPaths, HeaderSizeLimit, send_problem
+from latchkey.asgi import HeaderSizeLimit, send_problem
 from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.core_client import CoreClient
+from latchkey.bff.edge.canonical import CanonicalPaths
 from latchkey.bff.edge.csrf import CsrfMiddleware
 from latchkey.bff.edge.forwarded import ClientAddress
 from latchkey.bff.edge.paths import Routes

@@ -1,4 +1,4 @@
-"""The BFF's front door as raw ASGI calls, no server: canonical paths (`asgi.CanonicalPaths`), then CSRF and
+"""The BFF's front door as raw ASGI calls, no server: canonical paths (`edge/canonical.py`), then CSRF and
 CORS (`bff/edge/`), in front of a downstream app that records whether it was reached."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from latchkey.asgi import CanonicalPaths
+from latchkey.bff.edge.canonical import CanonicalPaths
 from latchkey.bff.edge.csrf import CsrfMiddleware
 from tests.unit.bff.raw_asgi import LISTED, OWN, bff_settings, call
 

@@ -1,7 +1,7 @@
 """Which part of the BFF a path belongs to, decided once from LATCHKEY_BFF_BASE_PATH: `{base}/api` (the
 proxy), `{base}/bff` (the BFF's own routes), the probes and `/schema`, or the SPA.
 
-Paths are judged after `asgi.CanonicalPaths` refused empty segments, so the path tested here is the path
+Paths are judged after `edge/canonical.py` refused empty segments, so the path tested here is the path
 that is routed. A prefix matches itself and what lies under it (`/api`, `/api/…`), never a sibling
 (`/apix`).
 """
