@@ -57,8 +57,8 @@ pytest *args: setup
 migrate target="all": setup
     {{bin}}/latchkey db upgrade {{target}}
 
-# The local stack on SQLite under var/: keys, seeded accounts, core :8001 and BFF :8000 with prefixed logs
-dev: setup
+# Keys in var/dev.env (made once), migrations and the demo accounts: what `dev` and `serve` start from
+_dev-env: setup
     #!/usr/bin/env bash
     set -euo pipefail
     mkdir -p var
@@ -68,22 +68,20 @@ dev: setup
     set -a; source var/dev.env; set +a
     {{bin}}/latchkey db upgrade all
     {{bin}}/python -m latchkey.devenv seed var/dev.env
+
+# The local stack on SQLite under var/: keys, seeded accounts, core :8001 and BFF :8000 with prefixed logs
+dev: _dev-env
+    #!/usr/bin/env bash
+    set -euo pipefail
     set -a; source var/dev.env; set +a
     echo "core: http://127.0.0.1:8001   BFF: http://127.0.0.1:8000   (Ctrl-C stops all)"
     exec {{bin}}/python -m latchkey.devenv run
 
 # Production-like: build the SPA, then core :8001 and the BFF :8000 serving it at / (accounts as in `dev`)
-serve: setup
+serve: _dev-env
     #!/usr/bin/env bash
     set -euo pipefail
     npm run build
-    mkdir -p var
-    if [ ! -f var/dev.env ]; then
-        {{bin}}/python -m latchkey.devenv init var/dev.env
-    fi
-    set -a; source var/dev.env; set +a
-    {{bin}}/latchkey db upgrade all
-    {{bin}}/python -m latchkey.devenv seed var/dev.env
     set -a; source var/dev.env; set +a
     echo "app: http://127.0.0.1:8000   core: http://127.0.0.1:8001   (Ctrl-C stops both)"
     exec {{bin}}/python -m latchkey.devenv serve

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from yarl import URL
 from latchkey.bff.edge.paths import Routes
 from latchkey.bff.proxy import ApiProxy, StreamRegistry, checked_path
 from latchkey.bff.proxy.inbound import BrowserLocation
+from latchkey.devstack import Process
 from latchkey.problems import ProblemError
 from latchkey.settings import load_bff_settings
 from tests.support import free_port, new_key
@@ -148,15 +148,14 @@ def harness_app() -> ProxyHarness:
 @dataclass
 class ProxyProcess:
     port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    process: Process
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.process.log()
 
     async def stats(self, *, reset_peak: bool = False) -> dict[str, int]:
         """The proxy process's RSS and peak RSS (VmHWM), in bytes, and its open streams."""
@@ -176,7 +175,6 @@ def start_proxy(workdir: Path, core_url: str, *, nofile: int | None = None, **en
     upstream pool: half the descriptors less 64, at least 32)."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / f"proxy-{port}.log"
     variables = {
         "LATCHKEY_ENV": "dev",
         "LATCHKEY_COOKIE_SECURE": "false",
@@ -185,48 +183,28 @@ def start_proxy(workdir: Path, core_url: str, *, nofile: int | None = None, **en
         "LATCHKEY_CORE_URL": core_url,
         **env,
     }
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "tests.bff.test_proxy:harness_app", "--factory"),
-                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"),
-                # As `latchkey bff` runs it: the peer address is the socket's, never a header's.
-                "--no-proxy-headers",
-            ],
-            env={**os.environ, **variables},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=None if nofile is None else (lambda: limit_descriptors(nofile)),
-        )
-    server = ProxyProcess(port, process, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"proxy exited: {server.log()}")
-        try:
-            if httpx.get(f"{server.url}/_test/stats", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"proxy did not start: {server.log()}")
-
-
-def limit_descriptors(count: int) -> None:
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (count, hard))
+    # util-linux's prlimit lowers the soft descriptor limit of the command it runs.
+    limit = [] if nofile is None else ["prlimit", f"--nofile={nofile}:", "--"]
+    process = Process(
+        name="proxy",
+        argv=[
+            *limit,
+            *(sys.executable, "-m", "uvicorn", "tests.bff.test_proxy:harness_app", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"),
+            # As `latchkey bff` runs it: the peer address is the socket's, never a header's.
+            "--no-proxy-headers",
+        ],
+        env={**os.environ, **variables},
+        cwd=ROOT,
+        log_path=workdir / f"proxy-{port}.log",
+        ready_url=f"http://127.0.0.1:{port}/_test/stats",
+    )
+    process.start(timeout=30)
+    return ProxyProcess(port, process)
 
 
 def stop_proxy(server: ProxyProcess) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(5)
+    server.process.stop()
     log = server.log()
     # Nothing the tests do may make the proxy fail: no traceback, no aborted response it did not mean.
     assert "Traceback" not in log, log
