@@ -574,7 +574,7 @@ def cookie_costs(calls: int) -> dict[str, Any]:
     """seal/unseal beside Fernet on the same 48-byte payload, interleaved, median of 5 repeats each."""
     from cryptography.fernet import Fernet
 
-    from latchkey.bff.cookie.sealing import KeyRing, SessionCookie, new_session_id, seal, unseal
+    from latchkey.sealing import KeyRing, SessionCookie, new_session_id, seal, unseal
 
     ring = KeyRing([("k1", os.urandom(32))])
     now = int(time.time())

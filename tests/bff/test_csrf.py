@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from latchkey.bff.cookie.sealing import KeyRing, unseal
 from latchkey.db import Database, sqlite_path
+from latchkey.sealing import KeyRing, unseal
 from latchkey.settings import parse_key_ring
 from tests.support import BffServer, Browser, CoreServer
 

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.core_client import CoreClient
 from latchkey.bff.models import RevocationRow
 from latchkey.bff.sessions.service import SessionService
@@ -28,6 +27,7 @@ from latchkey.bff.sessions.types import SessionRecord, Tokens
 from latchkey.db import Database
 from latchkey.migrate import upgrade
 from latchkey.problems import ProblemError
+from latchkey.sealing import KeyRing
 from latchkey.settings import load_bff_settings, parse_key_ring
 from tests.bff.test_logout import chains
 from tests.support import (

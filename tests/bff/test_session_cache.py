@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from latchkey.bff.cookie.sealing import KeyRing, new_session_id
 from latchkey.bff.core_client import CoreClient
 from latchkey.bff.sessions import cache
 from latchkey.bff.sessions.service import SessionService
@@ -21,6 +20,7 @@ from latchkey.bff.sessions.types import SessionRecord, Tokens, hash_session_id
 from latchkey.db import Database
 from latchkey.migrate import upgrade
 from latchkey.problems import ProblemError
+from latchkey.sealing import KeyRing, new_session_id
 from latchkey.settings import BffSettings, load_bff_settings
 from tests.support import drop_database, new_database_url, new_key
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.sessions.memory_store import MemorySessionStore
 from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.bff.sessions.store import SessionStore
 from latchkey.bff.sessions.types import Tokens, hash_session_id
 from latchkey.db import Database, sqlite_path
 from latchkey.migrate import upgrade
+from latchkey.sealing import KeyRing
 from tests.support import drop_database, new_database_url
 
 USER = {"id": 7, "email": "a@example.test", "name": "A", "role": "member", "is_developer": False}

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from latchkey.bff.cookie.sealing import KeyRing, SessionCookie, new_session_id, seal, unseal
+from latchkey.sealing import KeyRing, SessionCookie, new_session_id, seal, unseal
 from latchkey.settings import decode_key, parse_key_ring
 from tests.support import BffServer, Browser, CoreServer, assert_no_token_leak, new_key
 

@@ -25,7 +25,6 @@ from sqlalchemy import text
 
 from latchkey import __version__
 from latchkey.asgi import HeaderSizeLimit, send_problem
-from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.core_client import CoreClient
 from latchkey.bff.edge.canonical import CanonicalPaths
 from latchkey.bff.edge.csrf import CsrfMiddleware
@@ -41,6 +40,7 @@ from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.db import Database
 from latchkey.problems import ProblemError, exception_handlers
 from latchkey.runtime import freeze_startup_heap
+from latchkey.sealing import KeyRing
 from latchkey.settings import BffSettings, load_bff_settings
 
 

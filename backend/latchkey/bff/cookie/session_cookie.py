@@ -1,6 +1,6 @@
 """The session cookie of a request and of an answer: finding and unsealing it (→ the session id), and
 sealing a new session's id into a `Set-Cookie` value. What the cookie's attributes are is the policy's
-business (`policy.py`); what its bytes are is sealing's (`sealing.py`)."""
+business (`policy.py`); what its bytes are is `latchkey/sealing.py`'s."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from latchkey.bff.cookie.policy import CookiePolicy
-from latchkey.bff.cookie.sealing import InvalidSeal, KeyRing, SealExpired, SessionCookie, seal, unseal
 from latchkey.problems import ProblemError
+from latchkey.sealing import InvalidSeal, KeyRing, SealExpired, SessionCookie, seal, unseal
 
 
 class SessionCookies:

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.models import RevocationRow, SessionRow
 from latchkey.bff.sessions import rows
 from latchkey.bff.sessions.token_box import TokenBox
 from latchkey.bff.sessions.types import PendingRevocation, SessionRecord, Tokens
+from latchkey.sealing import KeyRing
 
 
 class MemorySessionStore:

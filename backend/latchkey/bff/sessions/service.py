@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from latchkey.bff.cookie.policy import CookiePolicy
-from latchkey.bff.cookie.sealing import KeyRing, new_session_id
 from latchkey.bff.cookie.session_cookie import SessionCookies
 from latchkey.bff.sessions.authorization_server import (
     AuthorizationServer,
@@ -37,6 +36,7 @@ from latchkey.bff.sessions.timeouts import idle_ends_at
 from latchkey.bff.sessions.types import Grant, SessionRecord, Tokens, hash_session_id
 from latchkey.clock import SYSTEM_CLOCK, Clock
 from latchkey.problems import ProblemError
+from latchkey.sealing import KeyRing, new_session_id
 from latchkey.settings import BffSettings
 
 log = logging.getLogger("latchkey.bff.sessions")

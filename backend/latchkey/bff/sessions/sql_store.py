@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.models import RevocationRow, SessionRow
 from latchkey.bff.sessions import rows
 from latchkey.bff.sessions.token_box import TokenBox
 from latchkey.bff.sessions.types import PendingRevocation, SessionRecord, Tokens
 from latchkey.db import Database
+from latchkey.sealing import KeyRing
 
 
 class SqlSessionStore:

@@ -14,7 +14,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from latchkey.bff.cookie.sealing import KeyRing
+from latchkey.sealing import KeyRing
 
 TOKENS_PURPOSE = b"latchkey bff session tokens v1"
 _NONCE = 12

@@ -9,9 +9,9 @@ import pytest
 
 from latchkey.bff.cookie import policy
 from latchkey.bff.cookie.policy import CookiePolicy
-from latchkey.bff.cookie.sealing import KeyRing, new_session_id
 from latchkey.bff.cookie.session_cookie import SessionCookies
 from latchkey.problems import ProblemError
+from latchkey.sealing import KeyRing, new_session_id
 from latchkey.settings import Problems, SettingsError, load_bff_settings
 from tests.support import new_key
 

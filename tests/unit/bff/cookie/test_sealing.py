@@ -1,4 +1,4 @@
-"""The session-cookie sealing primitive (`bff/cookie/sealing.py`) and the format of docs/cookie-format.md."""
+"""The session-cookie sealing primitive (`sealing.py`) and the format of docs/cookie-format.md."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given
 from hypothesis import strategies as st
 
-from latchkey.bff.cookie.sealing import (
+from latchkey.sealing import (
     MAX_VALUE_CHARS,
     InvalidSeal,
     KeyRing,

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.sessions.authorization_server import CoreUnavailable, GrantRefused
 from latchkey.bff.sessions.memory_store import MemorySessionStore
 from latchkey.bff.sessions.service import SessionService, SignedIn
 from latchkey.bff.sessions.types import SessionRecord, Tokens
 from latchkey.clock import ManualClock
+from latchkey.sealing import KeyRing
 from latchkey.settings import BffSettings, load_bff_settings
 from tests.support import new_key
 

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.sessions import revoker
 from latchkey.bff.sessions.authorization_server import GrantRefused
 from latchkey.bff.sessions.background import Background
 from latchkey.bff.sessions.revoker import Revoker, revoke_backoff
 from latchkey.clock import ManualClock
+from latchkey.sealing import KeyRing
 from tests.unit.bff.sessions.conftest import CountingStore, TokenEndpoint, World, unavailable
 
 

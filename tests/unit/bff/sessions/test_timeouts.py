@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from latchkey.bff.cookie.sealing import KeyRing
 from latchkey.bff.sessions import timeouts
 from latchkey.bff.sessions.types import SessionRecord, Tokens, end_code
 from latchkey.clock import ManualClock
 from latchkey.problems import ProblemError
+from latchkey.sealing import KeyRing
 from latchkey.settings import BffSettings
 from tests.unit.bff.sessions.conftest import TokenEndpoint, World, make_world, scope_of
 
