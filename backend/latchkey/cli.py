@@ -8,7 +8,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from latchkey.settings import SettingsError, encode_key, load_bff_settings, load_core_settings
@@ -69,27 +69,30 @@ class ServerLimits(Protocol):
     def log_level(self) -> str: ...
 
 
-def cmd_core(args: argparse.Namespace) -> int:
+def _serve_app(args: argparse.Namespace, load: Callable[[], ServerLimits], factory: str, http: str) -> int:
+    """Check the app's settings here (a bad one is one line and exit 2), then serve `factory` with the
+    HTTP protocol class named by `http` (each worker builds its own app from the environment)."""
     try:
-        settings = load_core_settings(os.environ)
+        settings = load()
     except SettingsError as exc:
         return _fail(str(exc))
-    from latchkey.http_server import BoundedHeadProtocol
+    from uvicorn.importer import import_from_string
 
-    return _serve(
-        "latchkey.core.app:app_from_env", args.host, args.port, args.workers, settings, BoundedHeadProtocol
+    return _serve(factory, args.host, args.port, args.workers, settings, import_from_string(http))
+
+
+def cmd_core(args: argparse.Namespace) -> int:
+    return _serve_app(
+        args, load_core_settings, "latchkey.core.app:app_from_env", "latchkey.http_server:BoundedHeadProtocol"
     )
 
 
 def cmd_bff(args: argparse.Namespace) -> int:
-    try:
-        settings = load_bff_settings(os.environ)
-    except SettingsError as exc:
-        return _fail(str(exc))
-    from latchkey.bff.edge.protocol import StrictTargetProtocol
-
-    return _serve(
-        "latchkey.bff.app:app_from_env", args.host, args.port, args.workers, settings, StrictTargetProtocol
+    return _serve_app(
+        args,
+        load_bff_settings,
+        "latchkey.bff.app:app_from_env",
+        "latchkey.bff.edge.protocol:StrictTargetProtocol",
     )
 
 
