@@ -16,7 +16,7 @@ from latchkey.bff.core_client import CoreClient
 from latchkey.bff.sessions import cache
 from latchkey.bff.sessions.service import SessionService
 from latchkey.bff.sessions.sql_store import SqlSessionStore
-from latchkey.bff.sessions.types import SessionRecord, Tokens, hash_session_id
+from latchkey.bff.sessions.types import NewSession, SessionRecord, Tokens, hash_session_id
 from latchkey.db import Database
 from latchkey.migrate import upgrade
 from latchkey.problems import ProblemError
@@ -86,13 +86,15 @@ async def new_session(manager: SessionService, store: CountingStore) -> tuple[st
     now = datetime.now(UTC)
     suffix = secrets.token_hex(8)
     await store.create(
-        id_hash=hash_session_id(sid),
-        user=dict(USER),
-        tokens=Tokens(f"lka_{suffix}", f"lkr_{suffix}", now, now + timedelta(hours=1)),
-        now=now,
-        expires_at=now + timedelta(hours=8),
-        user_agent="pytest",
-        ip="127.0.0.1",
+        NewSession(
+            id_hash=hash_session_id(sid),
+            user=dict(USER),
+            tokens=Tokens(f"lka_{suffix}", f"lkr_{suffix}", now, now + timedelta(hours=1)),
+            created_at=now,
+            expires_at=now + timedelta(hours=8),
+            user_agent="pytest",
+            ip="127.0.0.1",
+        )
     )
     set_cookie = manager.cookies.issue(sid, now=now, expires_at=now + timedelta(hours=8))
     scope = {"headers": [(b"cookie", set_cookie.split(";", 1)[0].encode())]}

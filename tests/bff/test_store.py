@@ -14,7 +14,7 @@ import pytest
 from latchkey.bff.sessions.memory_store import MemorySessionStore
 from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.bff.sessions.store import SessionStore
-from latchkey.bff.sessions.types import Tokens, hash_session_id
+from latchkey.bff.sessions.types import NewSession, Tokens, hash_session_id
 from latchkey.db import Database, sqlite_path
 from latchkey.migrate import upgrade
 from latchkey.sealing import KeyRing
@@ -76,13 +76,15 @@ async def create(store: SessionStore, now: datetime, user: dict[str, object] = U
     id_hash = hash_session_id(secrets.token_bytes(32))
     pair = tokens(now)
     await store.create(
-        id_hash=id_hash,
-        user=dict(user),
-        tokens=pair,
-        now=now,
-        expires_at=now + timedelta(hours=8),
-        user_agent="pytest",
-        ip="127.0.0.1",
+        NewSession(
+            id_hash=id_hash,
+            user=dict(user),
+            tokens=pair,
+            created_at=now,
+            expires_at=now + timedelta(hours=8),
+            user_agent="pytest",
+            ip="127.0.0.1",
+        )
     )
     return id_hash, pair
 
@@ -236,13 +238,15 @@ async def test_database_holds_no_plaintext_token_or_session_id(
     sid = secrets.token_bytes(32)
     pair = tokens(now)
     await store.create(
-        id_hash=hash_session_id(sid),
-        user=USER,
-        tokens=pair,
-        now=now,
-        expires_at=now + timedelta(hours=1),
-        user_agent="ua",
-        ip="127.0.0.1",
+        NewSession(
+            id_hash=hash_session_id(sid),
+            user=USER,
+            tokens=pair,
+            created_at=now,
+            expires_at=now + timedelta(hours=1),
+            user_agent="ua",
+            ip="127.0.0.1",
+        )
     )
     if backend == "sqlite":
         path = sqlite_path(database.url)

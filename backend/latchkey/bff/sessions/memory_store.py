@@ -18,7 +18,7 @@ from typing import Any
 from latchkey.bff.models import RevocationRow, SessionRow
 from latchkey.bff.sessions import rows
 from latchkey.bff.sessions.token_box import TokenBox
-from latchkey.bff.sessions.types import PendingRevocation, SessionRecord, Tokens
+from latchkey.bff.sessions.types import NewSession, PendingRevocation, SessionRecord, Tokens
 from latchkey.sealing import KeyRing
 
 
@@ -37,30 +37,11 @@ class MemorySessionStore:
         row = self._sessions.get(id_hash)
         return row if row is not None and row.ended_at is None else None
 
-    async def create(
-        self,
-        *,
-        id_hash: str,
-        user: dict[str, Any],
-        tokens: Tokens,
-        now: datetime,
-        expires_at: datetime,
-        user_agent: str,
-        ip: str,
-    ) -> SessionRecord:
-        if id_hash in self._sessions:
+    async def create(self, new: NewSession) -> SessionRecord:
+        if new.id_hash in self._sessions:
             raise ValueError("a session with this id exists")  # the SQL store's primary key says the same
-        row = rows.new_session_row(
-            self.box,
-            id_hash=id_hash,
-            user=user,
-            tokens=tokens,
-            now=now,
-            expires_at=expires_at,
-            user_agent=user_agent,
-            ip=ip,
-        )
-        self._sessions[id_hash] = row
+        row = rows.new_session_row(self.box, new)
+        self._sessions[new.id_hash] = row
         return self._record(row)
 
     async def get(self, id_hash: str) -> SessionRecord | None:

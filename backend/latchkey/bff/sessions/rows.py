@@ -13,37 +13,27 @@ from typing import Any
 
 from latchkey.bff.models import RevocationRow, SessionRow
 from latchkey.bff.sessions.token_box import TokenBox
-from latchkey.bff.sessions.types import PendingRevocation, SessionRecord, Tokens
+from latchkey.bff.sessions.types import NewSession, PendingRevocation, SessionRecord, Tokens
 
 
-def new_session_row(
-    box: TokenBox,
-    *,
-    id_hash: str,
-    user: dict[str, Any],
-    tokens: Tokens,
-    now: datetime,
-    expires_at: datetime,
-    user_agent: str,
-    ip: str,
-) -> SessionRow:
-    kid, blob = box.seal(id_hash, tokens.access_token, tokens.refresh_token)
+def new_session_row(box: TokenBox, new: NewSession) -> SessionRow:
+    kid, blob = box.seal(new.id_hash, new.tokens.access_token, new.tokens.refresh_token)
     return SessionRow(
-        id_hash=id_hash,
+        id_hash=new.id_hash,
         public_id=secrets.token_urlsafe(16),
-        user_id=int(user["id"]),
-        user_json=json.dumps(user),
-        created_at=now,
-        last_seen_at=now,
-        expires_at=expires_at,
+        user_id=int(new.user["id"]),
+        user_json=json.dumps(new.user),
+        created_at=new.created_at,
+        last_seen_at=new.created_at,
+        expires_at=new.expires_at,
         key_id=kid,
         tokens_encrypted=blob,
-        access_issued_at=tokens.issued_at,
-        access_expires_at=tokens.expires_at,
+        access_issued_at=new.tokens.issued_at,
+        access_expires_at=new.tokens.expires_at,
         version=0,
         refresh_claimed_until=None,
-        user_agent=user_agent[:300],
-        ip=ip[:64],
+        user_agent=new.user_agent[:300],
+        ip=new.ip[:64],
         ended_at=None,
         end_reason=None,
     )

@@ -33,7 +33,7 @@ from latchkey.bff.sessions.revoker import Revoker
 from latchkey.bff.sessions.store import SessionStore
 from latchkey.bff.sessions.sweeper import Sweeper
 from latchkey.bff.sessions.timeouts import idle_ends_at
-from latchkey.bff.sessions.types import Grant, SessionRecord, Tokens, hash_session_id
+from latchkey.bff.sessions.types import Grant, NewSession, SessionRecord, Tokens, hash_session_id
 from latchkey.clock import SYSTEM_CLOCK, Clock
 from latchkey.problems import ProblemError
 from latchkey.sealing import KeyRing, new_session_id
@@ -152,13 +152,7 @@ class SessionService:
         now = self.clock.now()
         expires_at = now + timedelta(seconds=self.settings.session_max_age)
         record = await self._store.create(
-            id_hash=hash_session_id(sid),
-            user=user,
-            tokens=tokens,
-            now=now,
-            expires_at=expires_at,
-            user_agent=user_agent,
-            ip=ip,
+            NewSession(hash_session_id(sid), user, tokens, now, expires_at, user_agent, ip)
         )
         if previous is not None and previous != record.id_hash:
             # A login from a browser that still holds a session replaces it, so nothing lingers behind.

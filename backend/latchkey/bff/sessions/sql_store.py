@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from latchkey.bff.models import RevocationRow, SessionRow
 from latchkey.bff.sessions import rows
 from latchkey.bff.sessions.token_box import TokenBox
-from latchkey.bff.sessions.types import PendingRevocation, SessionRecord, Tokens
+from latchkey.bff.sessions.types import NewSession, PendingRevocation, SessionRecord, Tokens
 from latchkey.db import Database
 from latchkey.sealing import KeyRing
 
@@ -42,27 +42,8 @@ class SqlSessionStore:
             .with_for_update()
         )
 
-    async def create(
-        self,
-        *,
-        id_hash: str,
-        user: dict[str, Any],
-        tokens: Tokens,
-        now: datetime,
-        expires_at: datetime,
-        user_agent: str,
-        ip: str,
-    ) -> SessionRecord:
-        row = rows.new_session_row(
-            self.box,
-            id_hash=id_hash,
-            user=user,
-            tokens=tokens,
-            now=now,
-            expires_at=expires_at,
-            user_agent=user_agent,
-            ip=ip,
-        )
+    async def create(self, new: NewSession) -> SessionRecord:
+        row = rows.new_session_row(self.box, new)
         async with self.db.write() as session:
             session.add(row)
         return self._record(row)

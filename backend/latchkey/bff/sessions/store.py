@@ -8,23 +8,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from latchkey.bff.sessions.types import PendingRevocation, SessionRecord, Tokens
+from latchkey.bff.sessions.types import NewSession, PendingRevocation, SessionRecord, Tokens
 
 
 class SessionStore(Protocol):
     """What the BFF needs from a session store; every implementation runs the same contract tests."""
 
-    async def create(
-        self,
-        *,
-        id_hash: str,
-        user: dict[str, Any],
-        tokens: Tokens,
-        now: datetime,
-        expires_at: datetime,
-        user_agent: str,
-        ip: str,
-    ) -> SessionRecord: ...
+    async def create(self, new: NewSession) -> SessionRecord: ...
 
     async def get(self, id_hash: str) -> SessionRecord | None: ...
 

@@ -23,6 +23,20 @@ class Tokens:
 
 
 @dataclass(frozen=True, slots=True)
+class NewSession:
+    """What a store needs to create a session: its id's hash, the user's profile snapshot, its first
+    tokens, when it starts and ends, and the browser it belongs to."""
+
+    id_hash: str
+    user: dict[str, Any]
+    tokens: Tokens
+    created_at: datetime
+    expires_at: datetime
+    user_agent: str
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionRecord:
     """A session as the BFF uses it. `tokens` is None when no key of the ring can open them."""
 
