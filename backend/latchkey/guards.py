@@ -40,16 +40,22 @@ async def strict_json_body(connection: ASGIConnection[Any, Any, Any, Any], handl
     raw = await connection.body()  # 413 here when over the size limit, as Litestar's own read would be
     try:
         body = await connection.json() if raw else None
-        msgspec.convert(body, type=data.annotation, strict=False)
     except Exception:
-        return  # missing, malformed or invalid either way: Litestar answers it, as it always has
+        return  # malformed: Litestar answers it, as it always has
     try:
         msgspec.convert(_integral_floats_as_ints(body), type=data.annotation, strict=True)
+        return  # the common case: one strict conversion
     except msgspec.ValidationError as exc:
-        raise ValidationException(
-            detail="the request body is invalid",
-            extra=[{"message": str(exc), "key": "data", "source": "body"}],
-        ) from None
+        strict_error = str(exc)
+    try:
+        msgspec.convert(body, type=data.annotation, strict=False)
+    except Exception:
+        return  # missing or invalid either way: Litestar answers it, as it always has
+    # Valid only through lenient conversion (`"30"` for an integer): what the document calls invalid.
+    raise ValidationException(
+        detail="the request body is invalid",
+        extra=[{"message": strict_error, "key": "data", "source": "body"}],
+    )
 
 
 def _integral_floats_as_ints(value: Any) -> Any:
