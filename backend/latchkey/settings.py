@@ -122,6 +122,17 @@ def database_url(value: str) -> str:
     return value
 
 
+def redis_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError("must be a redis://host[:port][/db] or rediss://… URL")
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise ValueError("has a bad port") from None
+    return value
+
+
 def decode_key(value: str) -> bytes:
     """Decode a base64url 32-byte key, refusing obvious placeholders."""
     try:
@@ -278,6 +289,15 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
             "at the BFF (429 `too_many_streams` beyond)",
         ),
     ] = 16
+    redis_url: Annotated[
+        str | None,
+        Env(
+            "LATCHKEY_REDIS_URL",
+            redis_url,
+            "Redis (or Valkey) shared by every process of both apps for notifications (SPEC §8); unset: "
+            "one process per app",
+        ),
+    ] = None
 
 
 class CoreSettings(ServerSettings, frozen=True, kw_only=True):

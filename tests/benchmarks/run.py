@@ -45,7 +45,9 @@ import psutil
 
 from latchkey import devstack
 from tests import support
+from tests.benchmarks import nginx as nginx_setup
 from tests.benchmarks.report import evaluate_targets, write_report
+from tests.benchmarks.topology import Topology, scale_out
 from tests.support import (
     BffServer,
     Browser,
@@ -64,6 +66,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # The PostgreSQL-backed BFF creates (and drops) a database of its own on this server; this kind of
 # machine runs one here with trust auth. LATCHKEY_TEST_POSTGRES_URL, as for the tests, overrides it.
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+# The multi-process part's processes share this Redis (SPEC §8: pub/sub only, nothing is stored in it).
+REDIS_URL = os.environ.get("LATCHKEY_TEST_REDIS_URL", "").strip() or "redis://127.0.0.1:6379/11"
 MiB = 1 << 20
 STREAM_MIB = 100
 
@@ -114,18 +118,19 @@ class Target:
     label: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
-    pid: int | None = None  # the serving process (its children included): CPU per request is measured
+    # The serving processes (their children included): CPU per request is measured over all of them.
+    pids: tuple[int, ...] = ()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU so far of the target's process tree (0 when unknown)."""
-        if self.pid is None:
-            return 0.0
-        root = psutil.Process(self.pid)
+        """User + system CPU so far of the target's process trees (0 when unknown)."""
         total = 0.0
-        for process in (root, *root.children(recursive=True)):
+        for pid in self.pids:
             with contextlib.suppress(psutil.NoSuchProcess):
-                times = process.cpu_times()
-                total += times.user + times.system
+                root = psutil.Process(pid)
+                for process in (root, *root.children(recursive=True)):
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        times = process.cpu_times()
+                        total += times.user + times.system
         return total
 
 
@@ -204,10 +209,7 @@ class Fixture:
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if found is None:
-        raise RuntimeError("nginx is not installed (just bench installs it with apt-get)")
-    return found
+    return nginx_setup.binary()
 
 
 def nginx_fixture(workdir: Path, upstream_port: int, me: bytes) -> tuple[Fixture, int]:
@@ -216,53 +218,21 @@ def nginx_fixture(workdir: Path, upstream_port: int, me: bytes) -> tuple[Fixture
     A second port is the *instant upstream* of the ceiling measurement: `GET /v1/me` answered by nginx
     itself with the core's own answer for the bench user (`me`), everything else passed to the core (so a
     BFF in front of it can still sign in)."""
-    if any(char in me for char in b"'$\\\n"):
-        raise ValueError("the /v1/me answer cannot be written into nginx.conf as it is")
-    workdir.mkdir(parents=True, exist_ok=True)
     port, instant_port = free_port(), free_port()
-    temp = " ".join(
-        f"{kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (workdir / "nginx.conf").write_text(
-        f"""
-worker_processes 1;
-daemon off;
-pid {workdir / "nginx.pid"};
-error_log {workdir / "error.log"} warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    {temp}
-    upstream core {{
-        server 127.0.0.1:{upstream_port};
-        keepalive 64;
-        keepalive_timeout 4s;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://core;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-    server {{
-        listen 127.0.0.1:{instant_port};
-        location = /v1/me {{
-            default_type application/json;
-            return 200 '{me.decode()}';
-        }}
-        location / {{
-            proxy_pass http://core;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
-    )
-    argv = [nginx_binary(), "-p", str(workdir), "-e", str(workdir / "error.log"), "-c", "nginx.conf"]
-    return Fixture("nginx", argv, {}, port, workdir / "stdout.log"), instant_port
+    sites = [
+        nginx_setup.Site(port=port, upstream=[upstream_port]),
+        nginx_setup.Site(port=instant_port, upstream=[upstream_port], answers={"/v1/me": me.decode()}),
+    ]
+    config = nginx_setup.write_config(workdir, sites)
+    return Fixture("nginx", nginx_setup.command(config), {}, port, workdir / "stdout.log"), instant_port
+
+
+def bare_core_fixture(workdir: Path, answers: dict[str, Any]) -> Fixture:
+    """The bare Litestar app of the core-cost target (bare_core.py), answering `answers[token]`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.benchmarks.bare_core", "--port", str(port), "--log-level", "warning"]
+    return Fixture("bare-core", argv, {"BENCH_ANSWERS": json.dumps(answers)}, port, workdir / "bare-core.log")
 
 
 def forwarder_fixture(workdir: Path, upstream: str) -> Fixture:
@@ -303,6 +273,12 @@ class Stack:
     instant_port: int = 0
     instant_forwarder: Fixture | None = None
     bff_instant: BffServer | None = None
+    # The core's own cost: a personal access token straight to the core (SQLite, and a core of its own on
+    # PostgreSQL), beside the bare Litestar app that checks the token in a dict (bare_core.py).
+    pat: str = ""
+    core_postgres: CoreServer | None = None
+    pat_postgres: str = ""
+    bare_core: Fixture | None = None
 
     def ceiling_targets(self) -> list[Target]:
         """The bare forwarder and the BFF in front of the instant upstream, beside that upstream alone."""
@@ -349,6 +325,39 @@ class Stack:
             found.append(self.bff_target("bff_workers2", "Latchkey BFF --workers 2", self.bff_workers2))
         if self.bff_baseline is not None:
             found.append(self.bff_target("bff_baseline", self.baseline_label, self.bff_baseline))
+        if self.bare_core is not None:
+            found += self.core_cost_targets()
+        return found
+
+    def pat_target(self) -> Target:
+        """`GET /v1/me` with a personal access token straight to the SQLite core."""
+        bearer = {"Authorization": f"Bearer {self.pat}"}
+        return Target("core_pat", "core, PAT (SQLite)", f"{self.core.url}/v1/me", bearer, _pid(self.core))
+
+    def core_cost_targets(self) -> list[Target]:
+        """The bare Litestar app and the cores it is compared with (SPEC §9 core cost)."""
+        if self.bare_core is None:
+            return []
+        found = [
+            Target(
+                "bare_core",
+                "bare Litestar, token in a dict",
+                f"{self.bare_core.url}/v1/me",
+                {"Authorization": f"Bearer {self.pat}"},
+                _pid(self.bare_core),
+            ),
+            self.pat_target(),
+        ]
+        if self.core_postgres is not None:
+            found.append(
+                Target(
+                    "core_pat_postgres",
+                    "core, PAT (PostgreSQL)",
+                    f"{self.core_postgres.url}/v1/me",
+                    {"Authorization": f"Bearer {self.pat_postgres}"},
+                    _pid(self.core_postgres),
+                )
+            )
         return found
 
     def bff_target(self, key: str, label: str, server: BffServer, cookie: str | None = None) -> Target:
@@ -356,8 +365,8 @@ class Stack:
         return Target(key, label, f"{server.url}/api/v1/me", headers, _pid(server))
 
 
-def _pid(server: BffServer | CoreServer | Fixture) -> int | None:
-    return server.process.pid if server.process is not None else None
+def _pid(server: BffServer | CoreServer | Fixture) -> tuple[int, ...]:
+    return (server.process.pid,) if server.process is not None else ()
 
 
 async def bff_login(server: BffServer, email: str, password: str) -> str:
@@ -372,11 +381,14 @@ async def bff_login(server: BffServer, email: str, password: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Stack]:
+async def stack(
+    workdir: Path, baseline: str | None = None, *, core_cost: bool = False
+) -> AsyncIterator[Stack]:
     """Every server the run compares, started side by side; all stopped (and databases dropped) after.
 
     `baseline`: a git revision whose BFF code runs as one more target (SQLite sessions), for measuring a
-    change side by side with the code before it."""
+    change side by side with the code before it. `core_cost`: also the bare Litestar app and a core on
+    PostgreSQL, for the core-cost targets."""
     started: list[Callable[[], Awaitable[None]]] = []
     problems: dict[str, str] = {}
     try:
@@ -397,6 +409,7 @@ async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Sta
             bearer = {"Authorization": f"Bearer {grant.json()['access_token']}"}
             me = await client.get(f"{core.url}/v1/me", headers=bearer)
             me.raise_for_status()
+            pat, pat_me = await personal_access_token(client, core.url, grant.json()["access_token"])
         nginx, instant_port = nginx_fixture(workdir / "nginx", core.port, me.content)
         forwarder = forwarder_fixture(workdir / "forwarder", core.url)
         instant_forwarder = forwarder_fixture(
@@ -414,15 +427,31 @@ async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Sta
             started.append(lambda: stop_bff(server))
             return server
 
-        async def start_fixture(fixture: Fixture) -> None:
-            await fixture.start("/v1/me", bearer)
+        async def start_fixture(fixture: Fixture, probe_headers: dict[str, str] = bearer) -> None:
+            await fixture.start("/v1/me", probe_headers)
 
             async def stop() -> None:
                 fixture.stop()
 
             started.append(stop)
 
+        async def optional_core(key: str, backend: str) -> tuple[CoreServer, str] | None:
+            try:
+                found = await core_with_pat(backend, workdir / key)
+            except Exception as exc:  # reported as "not measured", the rest of the run goes on
+                problems[key] = f"{type(exc).__name__}: {exc}"
+                return None
+            started.append(lambda: stop_core(found[0]))
+            return found
+
+        bare_core = bare_core_fixture(workdir / "bare-core", {pat: json.loads(pat_me)}) if core_cost else None
         await start_fixture(nginx)  # before the instant upstream's clients start
+        postgres_core: tuple[CoreServer, str] | None = None
+        if bare_core is not None:
+            postgres_core, _ = await asyncio.gather(
+                optional_core("core_pat_postgres", "postgres"),
+                start_fixture(bare_core, {"Authorization": f"Bearer {pat}"}),
+            )
         bff, bff_postgres, bff_workers2, bff_instant, _, _ = await asyncio.gather(
             start_bff("sqlite", workdir / "bff", core, secret),
             optional_bff("bff_postgres", "postgres"),
@@ -484,11 +513,52 @@ async def stack(workdir: Path, baseline: str | None = None) -> AsyncIterator[Sta
             instant_port=instant_port,
             instant_forwarder=instant_forwarder,
             bff_instant=bff_instant,
+            pat=pat,
+            core_postgres=postgres_core[0] if postgres_core else None,
+            pat_postgres=postgres_core[1] if postgres_core else "",
+            bare_core=bare_core,
         )
     finally:
         for stop in reversed(started):
             with contextlib.suppress(Exception):
                 await stop()
+
+
+PAT_REQUEST = {"name": "bench", "scopes": ["profile"], "expires_in_days": 1}
+
+
+async def personal_access_token(
+    client: httpx.AsyncClient, core_url: str, access_token: str
+) -> tuple[str, bytes]:
+    """A new PAT (`profile` scope) of the access token's user, and the core's `GET /v1/me` answer to it."""
+    created = await client.post(
+        f"{core_url}/v1/me/tokens", json=PAT_REQUEST, headers={"Authorization": f"Bearer {access_token}"}
+    )
+    created.raise_for_status()
+    token: str = created.json()["token"]
+    me = await client.get(f"{core_url}/v1/me", headers={"Authorization": f"Bearer {token}"})
+    me.raise_for_status()
+    return token, me.content
+
+
+async def core_with_pat(backend: str, workdir: Path) -> tuple[CoreServer, str]:
+    """A core of its own on `backend`, a user on it, and a PAT of that user."""
+    core = await start_core(backend, workdir, LATCHKEY_ACCESS_TOKEN_TTL="7200")
+    try:
+        service, user = await asyncio.gather(
+            core.create_user(developer=True, forwards_client_ip=True, name="BFF service"),
+            core.create_user(name="Bench"),
+        )
+        async with httpx.AsyncClient(timeout=30) as client:
+            grant = await password_grant(
+                client, core, service["client_secret"], user["email"], user["password"], ip=random_ip()
+            )
+            grant.raise_for_status()
+            pat, _ = await personal_access_token(client, core.url, grant.json()["access_token"])
+    except BaseException:
+        await stop_core(core)
+        raise
+    return core, pat
 
 
 # --- the measurements -------------------------------------------------------------------------------------
@@ -498,10 +568,10 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-async def throughput(
+async def rounds(
     targets: list[Target], profile: Profile, log: Callable[[str], None]
-) -> list[dict[str, Any]]:
-    """wrk -c32 on every target, A B C … per round; medians, and medians of same-round ratios."""
+) -> dict[str, list[WrkRun]]:
+    """wrk -c32 on every target, A B C … per round, after a one-second warm-up of each: the runs by key."""
     for target in targets:  # warm-up: pools filled, caches primed
         await wrk(target, CONNECTIONS, 1)
     runs: dict[str, list[WrkRun]] = {target.key: [] for target in targets}
@@ -510,15 +580,24 @@ async def throughput(
             run = await wrk(target, CONNECTIONS, profile.duration)
             runs[target.key].append(run)
             log(
-                f"  round {number + 1} {target.key:13s} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms"
+                f"  round {number + 1} {target.key:17s} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms"
                 f"  p99 {run.p99_ms:6.2f} ms  {run.cpu_us:5.0f} µs CPU/request"
             )
-    direct, bare = runs["direct"], runs["bare"]
+    return runs
+
+
+def same_round_ratio(mine: list[WrkRun], base: list[WrkRun]) -> tuple[float, list[float]]:
+    """The median of the per-round requests/s ratios mine ÷ base, and those ratios."""
+    ratios = [run.rps / other.rps for run, other in zip(mine, base, strict=True)]
+    return median(ratios), ratios
+
+
+def rows_of(targets: list[Target], runs: dict[str, list[WrkRun]], reference: str) -> list[dict[str, Any]]:
+    """A row per target: medians over rounds, and `ratio`, the same-round ratio to `reference`."""
     rows = []
     for target in targets:
         mine = runs[target.key]
-        ratios = [run.rps / base.rps for run, base in zip(mine, direct, strict=True)]
-        vs_bare = [run.rps / base.rps for run, base in zip(mine, bare, strict=True)]
+        ratio, ratios = same_round_ratio(mine, runs[reference])
         rows.append(
             {
                 "key": target.key,
@@ -526,14 +605,29 @@ async def throughput(
                 "rps": median([run.rps for run in mine]),
                 "p50_ms": median([run.p50_ms for run in mine]),
                 "p99_ms": median([run.p99_ms for run in mine]),
-                "ratio": median(ratios),
-                "vs_bare": median(vs_bare) if target.key.startswith("bff") else None,
-                # CPU of the serving process itself (the hop alone; for "direct", the core).
+                "ratio": ratio,
+                # CPU of the serving process(es) themselves per request.
                 "cpu_us": median([run.cpu_us for run in mine]),
                 "rounds_rps": [run.rps for run in mine],
                 "rounds_ratio": ratios,
             }
         )
+    return rows
+
+
+async def throughput(
+    targets: list[Target], profile: Profile, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """Interleaved rounds on every target; medians, and medians of same-round ratios: each path to direct,
+    each BFF to the bare forwarder, each core with a PAT to the bare Litestar app."""
+    runs = await rounds(targets, profile, log)
+    rows = rows_of(targets, runs, "direct")
+    for row in rows:
+        key = row["key"]
+        # For "direct" the CPU is the core's; for a hop, the hop's alone (the core's is not counted).
+        row["vs_bare"] = same_round_ratio(runs[key], runs["bare"])[0] if key.startswith("bff") else None
+        if key.startswith("core_pat") and "bare_core" in runs:
+            row["vs_bare_core"], row["rounds_vs_bare_core"] = same_round_ratio(runs[key], runs["bare_core"])
     return rows
 
 
@@ -739,23 +833,20 @@ async def stability(
     }
 
 
-async def profile_bff(
-    stack_: Stack, target: Target, seconds: int, out: Path, log: Callable[[str], None]
-) -> None:
-    """py-spy samples a single-worker BFF while wrk loads it (the one in front of the instant upstream, so
-    the BFF is the limit): collapsed stacks and a flame graph."""
-    server = stack_.bff_instant or stack_.bff
-    assert server.process is not None
+async def profile_process(
+    pid: int, target: Target, seconds: int, out: Path, name: str, log: Callable[[str], None]
+) -> list[str]:
+    """py-spy samples `pid` while wrk loads `target` (twice: once for collapsed stacks, once for a flame
+    graph): `name`.txt, `name`.svg and `name`-top.txt (the summary) in `out`; returns the summary."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
-    pid = str(server.process.pid)
-    for fmt, name in (("raw", "profile-bff.txt"), ("flamegraph", "profile-bff.svg")):
+    for fmt, file in (("raw", f"{name}.txt"), ("flamegraph", f"{name}.svg")):
         sampler = await asyncio.create_subprocess_exec(
             spy,
             "record",
             "--pid",
-            pid,
+            str(pid),
             "--duration",
             str(seconds),
             "--rate",
@@ -764,32 +855,114 @@ async def profile_bff(
             "--format",
             fmt,
             "--output",
-            str(out / name),
+            str(out / file),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         await asyncio.sleep(0.5)
-        await wrk(target, CONNECTIONS, seconds)
+        run = await wrk(target, CONNECTIONS, seconds)
         await sampler.wait()
-    log(f"  {out / 'profile-bff.txt'} (collapsed stacks) and {out / 'profile-bff.svg'}")
-    for line in summarize_profile(out / "profile-bff.txt"):
+        if sampler.returncode != 0 or not (out / file).exists():
+            raise RuntimeError(f"py-spy failed on {target.key} (exit {sampler.returncode})")
+    summary = [
+        f"py-spy, 500 Hz, {seconds} s of wrk -c{CONNECTIONS} on {target.label} ({target.url}):",
+        f"{run.rps:.0f} req/s, {run.cpu_us:.0f} µs CPU/request (the last of the two sampled runs)",
+        "",
+        "Self time by where the sampled line is:",
+        *(f"  {line}" for line in group_profile(out / f"{name}.txt")),
+        "",
+        "Inclusive (samples with the function anywhere on the stack):",
+        *(f"  {line}" for line in summarize_profile(out / f"{name}.txt", top=40)),
+    ]
+    (out / f"{name}-top.txt").write_text("\n".join(summary) + "\n")
+    log(f"  {out / (name + '.txt')} (collapsed stacks), {out / (name + '.svg')}, {out / (name + '-top.txt')}")
+    for line in summary:
         log("  " + line)
+    return summary
+
+
+def _samples(path: Path) -> list[tuple[list[str], int]]:
+    """py-spy's raw (collapsed) output: each stack, root first, as function names without line numbers."""
+    stacks = []
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if count.isdigit() and stack:
+            stacks.append(([_LINE_NUMBER.sub(")", frame) for frame in stack.split(";")], int(count)))
+    return stacks
+
+
+_LINE_NUMBER = re.compile(r":\d+\)$")
 
 
 def summarize_profile(path: Path, top: int = 25) -> list[str]:
-    """The functions with the most samples anywhere on the stack (inclusive), from py-spy's raw output."""
+    """The functions with the most samples anywhere on the stack (inclusive), from py-spy's raw output;
+    the lines of one function count as that function, and a function once per stack."""
     inclusive: dict[str, int] = {}
     total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        samples = int(count)
+    for frames, samples in _samples(path):
         total += samples
-        for frame in set(stack.split(";")):
+        for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + samples
     ranked = sorted(inclusive.items(), key=lambda item: (-item[1], item[0]))[:top]
     return [f"{100 * n / max(total, 1):5.1f}%  {frame}" for frame, n in ranked]
+
+
+# Where a sampled line is, by the path of its file, first match wins.
+PROFILE_GROUPS = (
+    ("sqlalchemy/", "SQLAlchemy (ORM, Core, the async adaptation)"),
+    ("aiosqlite/", "aiosqlite (its thread, the hops to it and back)"),
+    ("sqlite3/", "sqlite3"),
+    ("asyncpg/", "asyncpg"),
+    ("litestar/", "Litestar (routing, guards, DI, responses)"),
+    ("msgspec/", "msgspec"),
+    ("uvicorn/", "uvicorn + httptools (the server side)"),
+    ("latchkey/", "Latchkey"),
+    ("asyncio/", "event loop, threads (asyncio, threading, concurrent)"),
+    ("threading.py", "event loop, threads (asyncio, threading, concurrent)"),
+    ("concurrent/", "event loop, threads (asyncio, threading, concurrent)"),
+    ("queue.py", "event loop, threads (asyncio, threading, concurrent)"),
+)
+
+
+def group_profile(path: Path) -> list[str]:
+    """Self time (the innermost frame of each sample) grouped by PROFILE_GROUPS, largest first."""
+    groups: dict[str, int] = {}
+    total = 0
+    for frames, samples in _samples(path):
+        total += samples
+        leaf = frames[-1]
+        group = next((name for part, name in PROFILE_GROUPS if part in leaf), "other")
+        groups[group] = groups.get(group, 0) + samples
+    ranked = sorted(groups.items(), key=lambda item: (-item[1], item[0]))
+    return [f"{100 * n / max(total, 1):5.1f}%  {group}" for group, n in ranked]
+
+
+async def multiprocess(
+    workdir: Path, profile: Profile, redis_url: str, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """`GET /api/v1/me` at 32 connections through SPEC §8's topology, 2 cores + 2 BFFs behind nginx,
+    beside 1 core + 1 BFF; everything on PostgreSQL with Redis; interleaved rounds."""
+
+    def target(key: str, label: str, topology: Topology) -> Target:
+        headers = {"Cookie": f"__Host-latchkey={topology.cookie}", "X-CSRF": "1"}
+        return Target(key, label, f"{topology.url}/api/v1/me", headers, topology.pids())
+
+    async with (
+        scale_out(workdir / "single", cores=1, bffs=1, redis_url=redis_url) as single,
+        scale_out(workdir / "scaled", cores=2, bffs=2, redis_url=redis_url) as scaled,
+    ):
+        targets = [
+            target("single", "1 core + 1 BFF", single),
+            target("scaled", "2 cores + 2 BFFs, nginx in front of each pair", scaled),
+        ]
+        runs = await rounds(targets, profile, log)
+    return {
+        "rows": rows_of(targets, runs, "single"),
+        "cores": os.cpu_count(),
+        "connections": CONNECTIONS,
+        "rounds": profile.rounds,
+        "redis": redis_url,
+    }
 
 
 # --- the run ----------------------------------------------------------------------------------------------
@@ -832,7 +1005,54 @@ def machine_facts() -> dict[str, Any]:
     return facts
 
 
-PARTS = ("throughput", "ceiling", "latency", "storm", "cookie", "streaming", "stability")
+PARTS = ("throughput", "ceiling", "latency", "storm", "cookie", "streaming", "stability", "multiprocess")
+EXTRA_PARTS = ("profile", "profile-core")  # py-spy under load: only when asked for by name
+
+
+async def measure(
+    servers: Stack,
+    results: dict[str, Any],
+    profile: Profile,
+    parts: tuple[str, ...],
+    out: Path,
+    log: Callable[[str], None],
+) -> None:
+    """Every part asked for that runs against the main stack, in order, into `results`."""
+    targets = servers.targets()
+    bff = next(target for target in targets if target.key == "bff")
+    if "throughput" in parts:
+        log(f"throughput at {CONNECTIONS} connections ({profile.rounds} interleaved rounds)")
+        results["throughput"] = await throughput(targets, profile, log)
+    if "ceiling" in parts and servers.ceiling_targets():
+        log("ceiling: the hops in front of an upstream that answers at once")
+        results["ceiling"] = await throughput(servers.ceiling_targets(), profile, log)
+    if "latency" in parts:
+        log("latency at one connection")
+        results["latency_1c"] = await one_connection(targets, profile, log)
+    if "storm" in parts:
+        log("login storm")
+        results["storm"] = await storm(servers, bff, profile, log)
+    if "cookie" in parts:
+        log("cookie seal/unseal beside Fernet")
+        results["cookie"] = cookie_costs(profile.cookie_calls)
+    if "streaming" in parts:
+        log(f"streaming {STREAM_MIB} MiB up and down")
+        results["streaming"] = await streaming(servers)
+    if "profile" in parts:
+        # The single-worker BFF in front of the instant upstream, so that the BFF is the limit.
+        log("profile of the BFF under load (py-spy)")
+        loaded = next((t for t in servers.ceiling_targets() if t.key == "bff"), bff)
+        server = servers.bff_instant or servers.bff
+        assert server.process is not None
+        await profile_process(server.process.pid, loaded, max(profile.duration, 5), out, "profile-bff", log)
+    if "profile-core" in parts:
+        log("profile of the core under load: GET /v1/me with a PAT (py-spy)")
+        assert servers.core.process is not None
+        pid = servers.core.process.pid
+        await profile_process(pid, servers.pat_target(), max(profile.duration, 10), out, "profile-core", log)
+    if "stability" in parts:
+        log(f"stability: {profile.stability_requests} proxied requests")
+        results["stability"] = await stability(servers, bff, profile.stability_requests, log)
 
 
 async def run(
@@ -858,37 +1078,22 @@ async def run(
         },
     }
     started = time.monotonic()
+    results["problems"] = {}
     with tempfile.TemporaryDirectory(prefix="latchkey-bench-") as temp:
-        log("starting the core, the BFFs, nginx and the bare forwarders …")
-        async with stack(Path(temp), baseline) as servers:
-            results["problems"] = servers.problems
-            targets = servers.targets()
-            bff = next(target for target in targets if target.key == "bff")
-            if "throughput" in parts:
-                log(f"throughput at {CONNECTIONS} connections ({profile.rounds} interleaved rounds)")
-                results["throughput"] = await throughput(targets, profile, log)
-            if "ceiling" in parts and servers.ceiling_targets():
-                log("ceiling: the hops in front of an upstream that answers at once")
-                results["ceiling"] = await throughput(servers.ceiling_targets(), profile, log)
-            if "latency" in parts:
-                log("latency at one connection")
-                results["latency_1c"] = await one_connection(targets, profile, log)
-            if "storm" in parts:
-                log("login storm")
-                results["storm"] = await storm(servers, bff, profile, log)
-            if "cookie" in parts:
-                log("cookie seal/unseal beside Fernet")
-                results["cookie"] = cookie_costs(profile.cookie_calls)
-            if "streaming" in parts:
-                log(f"streaming {STREAM_MIB} MiB up and down")
-                results["streaming"] = await streaming(servers)
-            if "profile" in parts:
-                log("profile of the BFF under load (py-spy)")
-                loaded = next((t for t in servers.ceiling_targets() if t.key == "bff"), bff)
-                await profile_bff(servers, loaded, max(profile.duration, 5), out, log)
-            if "stability" in parts:
-                log(f"stability: {profile.stability_requests} proxied requests")
-                results["stability"] = await stability(servers, bff, profile.stability_requests, log)
+        if set(parts) - {"multiprocess"}:
+            log("starting the core, the BFFs, nginx and the bare forwarders …")
+            async with stack(Path(temp), baseline, core_cost="throughput" in parts) as servers:
+                results["problems"] = servers.problems
+                await measure(servers, results, profile, parts, out, log)
+        if "multiprocess" in parts:
+            log(f"multi-process: 2 cores + 2 BFFs behind nginx beside 1 + 1 ({profile.rounds} rounds)")
+            try:
+                results["multiprocess"] = await multiprocess(
+                    Path(temp) / "multiprocess", profile, REDIS_URL, log
+                )
+            except Exception as exc:  # reported as "not measured", like a server that fails to start
+                results["problems"]["multiprocess"] = f"{type(exc).__name__}: {exc}"
+                log(f"  not measured: {type(exc).__name__}: {exc}")
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     return results
 
@@ -905,13 +1110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(PARTS),
-        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all), and profile (py-spy)",
+        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all), and "
+        f"{' and '.join(EXTRA_PARTS)} (py-spy on the BFF, on the core)",
     )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     support.POSTGRES_URL = support.POSTGRES_URL or DEFAULT_POSTGRES_URL
     parts = tuple(part.strip() for part in args.only.split(",") if part.strip())
-    if unknown := set(parts) - {*PARTS, "profile"}:
+    if unknown := set(parts) - {*PARTS, *EXTRA_PARTS}:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     out: Path = args.out or (ROOT / "var" / "bench" if args.quick else ROOT / "docs")
     out.mkdir(parents=True, exist_ok=True)

@@ -16,12 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from latchkey.core.events.broker import EventBroker
 from latchkey.core.security import credentials
 from latchkey.core.security.auth import resolve_token
 from latchkey.core.security.credentials import Kind
 from latchkey.core.security.passwords import PasswordHasher
-from latchkey.core.security.secret_box import SecretBox
 from latchkey.core.state import CoreContext
 from latchkey.problems import ProblemError
 from latchkey.settings import CoreSettings
@@ -159,12 +157,10 @@ class ForbiddenDatabase:
 @pytest.fixture(scope="module")
 def no_db_context() -> Iterator[CoreContext]:
     key = bytes(range(32))
-    context = CoreContext(
-        settings=CoreSettings(secret_key=key),
-        db=ForbiddenDatabase(),  # type: ignore[arg-type]
-        hasher=PasswordHasher(concurrency=1),
-        box=SecretBox(key),
-        broker=EventBroker(),
+    context = CoreContext.build(
+        CoreSettings(secret_key=key),
+        ForbiddenDatabase(),  # type: ignore[arg-type]
+        PasswordHasher(concurrency=1),
     )
     yield context
     context.hasher.close()

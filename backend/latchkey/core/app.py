@@ -17,7 +17,6 @@ from latchkey import __version__
 from latchkey.asgi import HeaderSizeLimit
 from latchkey.core.accounts.routes import router as accounts_router
 from latchkey.core.admin.routes import router as admin_router
-from latchkey.core.events.broker import EventBroker
 from latchkey.core.events.routes import router as events_router
 from latchkey.core.health.routes import healthz, readyz
 from latchkey.core.oauth.routes import router as oauth_router
@@ -25,7 +24,6 @@ from latchkey.core.openapi import complete_document
 from latchkey.core.projects.routes import router as projects_router
 from latchkey.core.security.auth import PUBLIC, authenticate_declared, provide_principal, undeclared_routes
 from latchkey.core.security.passwords import PasswordHasher
-from latchkey.core.security.secret_box import SecretBox
 from latchkey.core.state import CoreContext, core_context
 from latchkey.core.tokens.routes import router as tokens_router
 from latchkey.db import Database
@@ -38,21 +36,17 @@ OAUTH_PREFIX = "/v1/oauth/"
 
 def create_app(settings: CoreSettings) -> Litestar:
     """The core API for `settings`; the database engine opens in the app's lifespan."""
-    context = CoreContext(
-        settings=settings,
-        db=Database(settings.database_url),
-        hasher=PasswordHasher(),
-        box=SecretBox(settings.secret_key),
-        broker=EventBroker(),
-    )
+    context = CoreContext.build(settings, Database(settings.database_url), PasswordHasher())
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         settings.files_dir.mkdir(parents=True, exist_ok=True)
+        await context.broadcast.start()
         freeze_startup_heap()
         try:
             yield
         finally:
+            await context.broadcast.close()
             context.hasher.close()
             await context.db.dispose()
 

@@ -258,3 +258,4 @@ async def change_password(
             revoke = revoke.where(TokenChain.id != keep_chain_id)
         await session.execute(revoke)
         await limits.clear_failures(session, account, bucket)
+    ctx.tokens.user_changed(user_id)

@@ -98,7 +98,9 @@ async def update_user(
                 )
             user.disabled = changes.disabled
         await session.flush()
-        return user
+    # Committed: every process forgets what the user's tokens stood for (role, disabled, developer).
+    ctx.tokens.user_changed(user.id)
+    return user
 
 
 async def _user_for_update(session: AsyncSession, user_id: int) -> User:

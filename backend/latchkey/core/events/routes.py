@@ -4,8 +4,10 @@ Each user may hold at most LATCHKEY_MAX_STREAMS_PER_USER streams at once (per co
 refused with 429 `too_many_streams` before it starts, and a slot frees when its stream ends (the client
 leaves, the token stops being valid, or the subscriber falls behind).
 
-A stream outlives the request that authenticated it, so the token is checked again at every heartbeat:
-revoking it, its expiry, or disabling the user closes the stream within one heartbeat interval. There is
+A stream outlives the request that authenticated it, so the token is checked again at every heartbeat,
+and at once whenever what the user's tokens stand for changes on any process (`EventBroker.wake`, through
+the broadcast): revoking the token or its chain, a password change or disabling the user closes the
+stream within a second with Redis, within one heartbeat interval at worst (its expiry too). There is
 no replay: a client that reconnects (or is cut off for falling behind) re-reads the projects it shows.
 """
 
@@ -22,7 +24,7 @@ from litestar import Request, Router, get
 from litestar.datastructures import State
 from litestar.response import Stream
 
-from latchkey.core.events.broker import StreamSlot, Subscription, TooManyStreams
+from latchkey.core.events.broker import RECHECK, Recheck, StreamSlot, Subscription, TooManyStreams
 from latchkey.core.openapi import problem_responses
 from latchkey.core.security.auth import Caller, Principal, bearer, bearer_token, resolve_token
 from latchkey.core.state import Context, CoreContext
@@ -57,7 +59,7 @@ async def still_authorized(ctx: CoreContext, token: str, principal: Principal) -
     return current.user_id == principal.user_id and SCOPE in current.scopes
 
 
-async def _next_event(subscription: Subscription, timeout: float) -> dict[str, Any] | None:
+async def _next_event(subscription: Subscription, timeout: float) -> dict[str, Any] | Recheck | None:
     with anyio.move_on_after(timeout):
         return await subscription.queue.get()
     return None
@@ -89,7 +91,11 @@ async def _event_stream(ctx: CoreContext, principal: Principal, token: str) -> A
             if subscription.lagged:
                 # Events were dropped for this subscriber; closing tells the client to resynchronise.
                 return
-            if event is not None:
+            if event is RECHECK:
+                if not await still_authorized(ctx, token, principal):
+                    return
+                continue
+            if isinstance(event, dict):
                 event_id += 1
                 yield format_event(event_id, event)
                 continue

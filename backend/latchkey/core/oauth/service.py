@@ -113,9 +113,11 @@ async def refresh_grant(
         raise invalid_grant()
     digest = credentials.token_hash(refresh_token)
     async with ctx.db.write() as session:
-        outcome, issued = await _rotate(session, ctx, client, digest, now)
+        outcome, issued, user_id = await _rotate(session, ctx, client, digest, now)
     # Raised only after the write transaction committed, so a reuse's revocation of the chain sticks.
     if outcome is _Outcome.REUSED:
+        assert user_id is not None
+        ctx.tokens.user_changed(user_id)
         raise invalid_grant("this refresh token was already used; the session has been ended")
     if issued is None:
         raise invalid_grant()
@@ -124,7 +126,8 @@ async def refresh_grant(
 
 async def _rotate(
     session: AsyncSession, ctx: CoreContext, client: Client, digest: str, moment: datetime
-) -> tuple[_Outcome, IssuedTokens | None]:
+) -> tuple[_Outcome, IssuedTokens | None, int | None]:
+    """What a refresh token's presentation does, the new pair when issued, and the chain's user."""
     row = (
         await session.execute(
             select(RefreshToken, TokenChain, User)
@@ -137,25 +140,25 @@ async def _rotate(
         )
     ).one_or_none()
     if row is None:
-        return _Outcome.INVALID, None
+        return _Outcome.INVALID, None, None
     token, chain, user = row
     # Another client's token is refused but left alone: client B must not be able to end A's sessions.
     if chain.client_id != client.user_id:
-        return _Outcome.INVALID, None
+        return _Outcome.INVALID, None, None
     if chain.revoked_at is not None or chain.expires_at <= moment or user.disabled:
-        return _Outcome.INVALID, None
+        return _Outcome.INVALID, None, None
     if token.rotated_at is None:
         token.rotated_at = moment
     elif moment - token.rotated_at > REUSE_GRACE:
         # Presented again long after its rotation: someone holds a copy (RFC 9700 §4.14.2). End the
         # chain; its access tokens die with it because every Bearer check looks at chain.revoked_at.
         chain.revoked_at = moment
-        return _Outcome.REUSED, None
+        return _Outcome.REUSED, None, user.id
     # else: within the grace, a sibling pair; rotated_at stays, so the grace does not slide.
     await session.execute(
         delete(AccessToken).where(AccessToken.chain_id == chain.id, AccessToken.expires_at <= moment)
     )
-    return _Outcome.ISSUED, _issue_pair(session, ctx, chain, user.role, moment)
+    return _Outcome.ISSUED, _issue_pair(session, ctx, chain, user.role, moment), user.id
 
 
 def _issue_pair(
@@ -198,6 +201,7 @@ async def revoke(ctx: CoreContext, client: Client, token: str, *, now: datetime)
         return
     digest = credentials.token_hash(token)
     moment = now
+    changed: int | None = None
     async with ctx.db.write() as session:
         if kind is Kind.REFRESH:
             chain = await session.scalar(
@@ -208,13 +212,19 @@ async def revoke(ctx: CoreContext, client: Client, token: str, *, now: datetime)
             )
             if chain is not None and chain.revoked_at is None:
                 chain.revoked_at = moment
+                changed = chain.user_id
         else:
-            access = await session.scalar(
-                select(AccessToken)
-                .join(TokenChain, TokenChain.id == AccessToken.chain_id)
-                .where(AccessToken.token_hash == digest, TokenChain.client_id == client.user_id)
-                .options(raiseload("*"))
-                .with_for_update(of=AccessToken)
-            )
-            if access is not None and access.revoked_at is None:
-                access.revoked_at = moment
+            row = (
+                await session.execute(
+                    select(AccessToken, TokenChain.user_id)
+                    .join(TokenChain, TokenChain.id == AccessToken.chain_id)
+                    .where(AccessToken.token_hash == digest, TokenChain.client_id == client.user_id)
+                    .options(raiseload("*"))
+                    .with_for_update(of=AccessToken)
+                )
+            ).one_or_none()
+            if row is not None and row[0].revoked_at is None:
+                row[0].revoked_at = moment
+                changed = row[1]
+    if changed is not None:
+        ctx.tokens.user_changed(changed)

@@ -193,13 +193,34 @@ def undeclared_routes(app: Litestar) -> list[str]:
 async def resolve_token(ctx: CoreContext, value: str) -> Principal:
     """Resolve a PAT or access token to its Principal, or raise 401 invalid_token.
 
-    Also used by long-lived streams to re-check their token.
+    A token validated recently is answered from this process's cache (`token_cache.py`), which every
+    change to what it stands for invalidates; else the database decides. Also used by long-lived
+    streams to re-check their token.
     """
     kind = credentials.parse(value) if value else None
     if kind is None or kind not in (Kind.PERSONAL, Kind.ACCESS):
         raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
     digest = credentials.token_hash(value)
     moment = ctx.clock.now()
+    cached = ctx.tokens.get(digest, moment)
+    if cached is not None:
+        if cached.principal.kind is Kind.PERSONAL and _use_unrecorded(cached.last_used_at, moment):
+            cached.last_used_at = moment
+            await _record_use(ctx, cached.principal.token_id, moment)
+        return cached.principal
+    epoch = ctx.tokens.epoch
+    principal, expires_at, last_used_at = await _read_token(ctx, kind, digest, moment)
+    if kind is Kind.PERSONAL and _use_unrecorded(last_used_at, moment):
+        await _record_use(ctx, principal.token_id, moment)
+        last_used_at = moment
+    ctx.tokens.put(digest, principal, expires_at, last_used_at, epoch)
+    return principal
+
+
+async def _read_token(
+    ctx: CoreContext, kind: Kind, digest: str, moment: datetime
+) -> tuple[Principal, datetime, datetime | None]:
+    """The database's answer for a token: its Principal, when it expires, and (PATs) its last use."""
     async with ctx.db.read() as session:
         if kind is Kind.PERSONAL:
             pat_row = (
@@ -214,45 +235,48 @@ async def resolve_token(ctx: CoreContext, value: str) -> Principal:
             pat, user = pat_row
             if pat.revoked_at is not None or pat.expires_at <= moment or user.disabled:
                 raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
-            principal = _principal(user, kind, pat.id, pat.scopes, None, None)
-            stale = pat.last_used_at is None or moment - pat.last_used_at >= LAST_USED_RESOLUTION
-        else:
-            at_row = (
-                await session.execute(
-                    select(AccessToken, TokenChain, User)
-                    .join(TokenChain, TokenChain.id == AccessToken.chain_id)
-                    .join(User, User.id == TokenChain.user_id)
-                    .where(AccessToken.token_hash == digest)
-                )
-            ).one_or_none()
-            if at_row is None:
-                raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
-            access, chain, user = at_row
-            if (
-                access.revoked_at is not None
-                or access.expires_at <= moment
-                or chain.revoked_at is not None
-                or user.disabled
-            ):
-                raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
-            principal = _principal(user, kind, access.id, access.scopes, chain.id, chain.auth_time)
-            stale = False
-    if stale:
-        # last_used_at has a one-minute resolution, so a busy token costs one write a minute, not one
-        # write per request.
-        async with ctx.db.write() as session:
+            return _principal(user, kind, pat.id, pat.scopes, None, None), pat.expires_at, pat.last_used_at
+        at_row = (
             await session.execute(
-                update(PersonalAccessToken)
-                .where(
-                    PersonalAccessToken.id == principal.token_id,
-                    or_(
-                        PersonalAccessToken.last_used_at.is_(None),
-                        PersonalAccessToken.last_used_at < moment - LAST_USED_RESOLUTION,
-                    ),
-                )
-                .values(last_used_at=moment)
+                select(AccessToken, TokenChain, User)
+                .join(TokenChain, TokenChain.id == AccessToken.chain_id)
+                .join(User, User.id == TokenChain.user_id)
+                .where(AccessToken.token_hash == digest)
             )
-    return principal
+        ).one_or_none()
+        if at_row is None:
+            raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
+        access, chain, user = at_row
+        if (
+            access.revoked_at is not None
+            or access.expires_at <= moment
+            or chain.revoked_at is not None
+            or user.disabled
+        ):
+            raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
+        principal = _principal(user, kind, access.id, access.scopes, chain.id, chain.auth_time)
+        return principal, min(access.expires_at, chain.expires_at), None
+
+
+def _use_unrecorded(last_used_at: datetime | None, moment: datetime) -> bool:
+    return last_used_at is None or moment - last_used_at >= LAST_USED_RESOLUTION
+
+
+async def _record_use(ctx: CoreContext, token_id: int, moment: datetime) -> None:
+    """Write a PAT's last use. It has a one-minute resolution, so a busy token costs one write a minute
+    (per process), not one write per request."""
+    async with ctx.db.write() as session:
+        await session.execute(
+            update(PersonalAccessToken)
+            .where(
+                PersonalAccessToken.id == token_id,
+                or_(
+                    PersonalAccessToken.last_used_at.is_(None),
+                    PersonalAccessToken.last_used_at < moment - LAST_USED_RESOLUTION,
+                ),
+            )
+            .values(last_used_at=moment)
+        )
 
 
 def _principal(

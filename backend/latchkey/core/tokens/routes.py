@@ -69,6 +69,7 @@ async def refresh_token(ctx: Context, principal: Caller, token_id: int) -> NewTo
     lifetime length, shown this once. 404 `not_found` if unknown, another user's, or already revoked."""
     async with ctx.db.write() as session:
         issued = await service.refresh_token(session, principal, token_id, now=ctx.clock.now())
+    ctx.tokens.user_changed(principal.user_id)
     return new_token_out(issued.row, issued.token)
 
 
@@ -82,6 +83,7 @@ async def revoke_token(ctx: Context, principal: Caller, token_id: int) -> None:
     """Revoke the token; its next request is 401. 404 `not_found` if unknown or another user's."""
     async with ctx.db.write() as session:
         await service.revoke_token(session, principal, token_id, now=ctx.clock.now())
+    ctx.tokens.user_changed(principal.user_id)
 
 
 router = Router(
