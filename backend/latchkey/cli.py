@@ -68,6 +68,9 @@ class ServerLimits(Protocol):
     @property
     def log_level(self) -> str: ...
 
+    @property
+    def redis_url(self) -> str | None: ...
+
 
 def _serve_app(args: argparse.Namespace, load: Callable[[], ServerLimits], factory: str, http: str) -> int:
     """Check the app's settings here (a bad one is one line and exit 2), then serve `factory` with the
@@ -78,7 +81,15 @@ def _serve_app(args: argparse.Namespace, load: Callable[[], ServerLimits], facto
         return _fail(str(exc))
     from uvicorn.importer import import_from_string
 
+    if args.workers > 1 and settings.redis_url is None:
+        print(MANY_WORKERS_WITHOUT_REDIS.format(workers=args.workers), file=sys.stderr, flush=True)
     return _serve(factory, args.host, args.port, args.workers, settings, import_from_string(http))
+
+
+MANY_WORKERS_WITHOUT_REDIS = (
+    "latchkey: warning: --workers {workers} without LATCHKEY_REDIS_URL: each process sees only its own "
+    "events and notifications (caches live at most 1 s); set LATCHKEY_REDIS_URL for more than one process"
+)
 
 
 def cmd_core(args: argparse.Namespace) -> int:

@@ -115,7 +115,7 @@ async def test_conditional_and_head_requests(spa: BffServer, http: httpx.AsyncCl
 async def test_bff_routes_and_probes_are_never_shadowed(spa: BffServer, http: httpx.AsyncClient) -> None:
     health = await http.get(spa.url + "/healthz")
     assert health.json() == {"status": "ok"}
-    assert (await http.get(spa.url + "/readyz")).json() == {"status": "ready"}
+    assert (await http.get(spa.url + "/readyz")).json() == {"status": "ready", "redis": "off"}
     assert (await http.get(spa.url + "/schema/openapi.json")).json()["info"]["title"] == "Latchkey BFF"
     for path in ("/bff/session", "/bff/nothing-here", "/api/v1/me", "/api", "/bff"):
         response = await http.get(spa.url + path, headers={"X-CSRF": "1"})

@@ -37,6 +37,7 @@ from latchkey.bff.proxy import ApiProxy, StreamRegistry
 from latchkey.bff.routes import bff_router
 from latchkey.bff.sessions.service import SessionService
 from latchkey.bff.sessions.sql_store import SqlSessionStore
+from latchkey.broadcast import Broadcast, namespace
 from latchkey.db import Database
 from latchkey.problems import ProblemError, exception_handlers
 from latchkey.runtime import freeze_startup_heap
@@ -54,13 +55,16 @@ async def healthz() -> dict[str, str]:
     responses=problem_responses(503, s503="`database_unavailable`: the session store is not answering"),
 )
 async def readyz(request: Request[Any, Any, State]) -> dict[str, str]:
+    """200 while the session store answers. `redis` says whether notifications reach the other
+    instances (`up`), cannot now (`down`: the BFF keeps answering, SPEC §8) or are not configured (`off`)."""
     db: Database = request.app.state.db
     try:
         async with db.read() as session:
             await session.execute(text("SELECT 1"))
     except Exception as exc:
         raise ProblemError(503, "database_unavailable", "the session store is not answering") from exc
-    return {"status": "ready"}
+    broadcast: Broadcast = request.app.state.broadcast
+    return {"status": "ready", "redis": broadcast.state()}
 
 
 class BffApp:
@@ -94,14 +98,16 @@ def create_app(settings: BffSettings) -> ASGIApp:
     db = Database(settings.database_url)
     core = CoreClient(settings)
     streams = StreamRegistry()
-    sessions = SessionService(settings, SqlSessionStore(db, ring), ring, core)
-    # A session that ends on this instance closes its open streams at once.
+    broadcast = Broadcast(settings.redis_url, app="bff", namespace=namespace(settings.database_url))
+    sessions = SessionService(settings, SqlSessionStore(db, ring), ring, core, broadcast=broadcast)
+    # A session that ends on this instance closes its open streams at once; on another, within a second.
     sessions.on_end(streams.close_session)
     proxy = ApiProxy(settings, sessions, streams)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await core.start()
+        await broadcast.start()
         await proxy.startup()
         sweeper = asyncio.create_task(sessions.run_sweeper())
         freeze_startup_heap()
@@ -113,13 +119,19 @@ def create_app(settings: BffSettings) -> ASGIApp:
                 await sweeper
             await sessions.close()
             await proxy.shutdown()
+            await broadcast.close()
             await core.close()
             await db.dispose()
 
     litestar = Litestar(
         route_handlers=[healthz, readyz, bff_router(settings.base_path)],
         state=State(
-            {"sessions": sessions, "db": db, "client_address": ClientAddress(settings.trusted_proxies)}
+            {
+                "sessions": sessions,
+                "db": db,
+                "broadcast": broadcast,
+                "client_address": ClientAddress(settings.trusted_proxies),
+            }
         ),
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),

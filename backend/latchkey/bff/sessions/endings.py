@@ -1,7 +1,8 @@
 """Every way a session ends, and who is told.
 
 An ending marks the row (the store's first end wins), tells every listener on this instance at once (the
-validated-session cache drops its entry, the proxy closes the session's streams: `on_end`), and revokes
+validated-session cache drops its entry, the proxy closes the session's streams: `on_end`) and, through
+the broadcast (Redis, SPEC §8), the same listeners on every other instance within a second, and revokes
 the refresh chain at the core (`revoker.py`). `check` is where a session found over (absolute or idle
 end, tokens no key opens) is ended and refused.
 """
@@ -10,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from latchkey.bff.sessions.revoker import Revoker
 from latchkey.bff.sessions.store import SessionStore
 from latchkey.bff.sessions.timeouts import ending_reason
 from latchkey.bff.sessions.types import SessionRecord, end_code
+from latchkey.broadcast import Broadcast
 from latchkey.clock import Clock
 from latchkey.problems import ProblemError
 
 EndListener = Callable[[str], object]
+TOPIC = "sessions.ended"
 
 
 def ended(reason: str | None) -> ProblemError:
@@ -27,18 +31,33 @@ def ended(reason: str | None) -> ProblemError:
 
 
 class Endings:
-    def __init__(self, store: SessionStore, revoker: Revoker, clock: Clock, idle: int) -> None:
+    def __init__(
+        self, store: SessionStore, revoker: Revoker, clock: Clock, idle: int, broadcast: Broadcast
+    ) -> None:
         self.store = store
         self.revoker = revoker
         self.clock = clock
         self.idle = idle
+        self.broadcast = broadcast
         self._listeners: list[EndListener] = []
+        broadcast.subscribe(TOPIC, self._heard)
 
     def on_end(self, listener: EndListener) -> None:
-        """Call `listener(session_key)` whenever a session ends (or is found ended) on this instance."""
+        """Call `listener(session_key)` whenever a session ends (or is found ended), on this instance or
+        (told through the broadcast) on another."""
         self._listeners.append(listener)
 
     def notify(self, id_hash: str) -> None:
+        """Tell this instance's listeners at once, and every other instance's through the broadcast."""
+        self._tell(id_hash)
+        self.broadcast.publish(TOPIC, {"session": id_hash}, local=False)
+
+    def _heard(self, message: dict[str, Any]) -> None:
+        id_hash = message.get("session")
+        if isinstance(id_hash, str):
+            self._tell(id_hash)
+
+    def _tell(self, id_hash: str) -> None:
         for listener in self._listeners:
             listener(id_hash)
 

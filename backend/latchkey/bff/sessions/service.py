@@ -34,6 +34,7 @@ from latchkey.bff.sessions.store import SessionStore
 from latchkey.bff.sessions.sweeper import Sweeper
 from latchkey.bff.sessions.timeouts import idle_ends_at
 from latchkey.bff.sessions.types import Grant, NewSession, SessionRecord, Tokens, hash_session_id
+from latchkey.broadcast import Broadcast
 from latchkey.clock import SYSTEM_CLOCK, Clock
 from latchkey.problems import ProblemError
 from latchkey.sealing import KeyRing, new_session_id
@@ -64,6 +65,7 @@ class SessionService:
         ring: KeyRing,
         core: AuthorizationServer,
         clock: Clock = SYSTEM_CLOCK,
+        broadcast: Broadcast | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -74,7 +76,9 @@ class SessionService:
         self.cookies = SessionCookies(self._policy, ring)
         self.background = Background()
         self.revoker = Revoker(store, core, clock, self.background)
-        self.endings = Endings(store, self.revoker, clock, self.idle)
+        # Without one given: this instance alone (tests of one process).
+        self.broadcast = broadcast or Broadcast(None, app="bff", namespace="local")
+        self.endings = Endings(store, self.revoker, clock, self.idle, self.broadcast)
         self.cache = SessionCache(store, clock, self.endings.check, self.background, self.idle)
         self.endings.on_end(self.cache.void)
         self.refresher = Refresher(store, core, clock, self.cache, self.endings, self.revoker)
@@ -84,7 +88,8 @@ class SessionService:
         self._logins = 0
 
     def on_end(self, listener: EndListener) -> None:
-        """Call `listener(session_key)` whenever a session ends on this instance (after the cache's own)."""
+        """Call `listener(session_key)` whenever a session ends, on this instance or another (after the
+        cache's own)."""
         self.endings.on_end(listener)
 
     # --- the proxy's gate (the /api hot path) ------------------------------------------------------

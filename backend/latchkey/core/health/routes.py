@@ -1,4 +1,4 @@
-"""`GET /healthz` (the process answers) and `GET /readyz` (the database answers)."""
+"""`GET /healthz` (the process answers) and `GET /readyz` (the database answers; Redis's state beside)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz", opt=PUBLIC, responses=problem_responses(503, s503="`database_unavailable`"))
 async def readyz(ctx: Context) -> dict[str, str]:
+    """200 while the database answers. `redis` says whether notifications reach the other processes
+    (`up`), cannot now (`down`: the core keeps answering, SPEC §8) or are not configured (`off`)."""
     try:
         async with ctx.db.read() as session:
             await session.execute(text("SELECT 1"))
     except Exception as exc:
         raise ProblemError(503, "database_unavailable", "the database is not answering") from exc
-    return {"status": "ready"}
+    return {"status": "ready", "redis": ctx.broadcast.state()}
