@@ -9,10 +9,12 @@ through `on_change`, so nothing cached before an outage outlives it unchecked.
 
 `publish` never waits and never fails: it delivers to this process's handlers at once (in the caller's
 task), then queues the message for Redis. A sender task publishes the queue in order; while Redis is
-down it keeps the messages younger than `TRUSTED_TTL` and sends them once it is back (an invalidation
-that arrives late is still worth having while a cache could hold what it names). A listener task reads
-the app's channels and hands every message from another process to the same handlers. Both reconnect by
-themselves with a capped backoff and log one line per outage, not one per attempt.
+down it keeps the messages younger than `TRUSTED_TTL` and sends them once it is back, after the other
+processes have had the time to resubscribe (an invalidation that arrives late is still worth having for
+a process that never noticed the outage; one that did flushed its caches when it reconnected). A
+listener task reads the app's channels and hands every message from another process to the same
+handlers. Both reconnect by themselves with a capped backoff and log one line per outage, not one per
+attempt.
 
 Channels are `latchkey:<app>:<namespace>:<topic>`. Redis pub/sub ignores the database number, so the
 namespace (a digest of the app's database URL, which every process of one deployment shares) keeps
@@ -45,6 +47,8 @@ OUTBOX_SIZE = 10_000
 # Reconnection backoff, seconds.
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 1.0
+# After an outage, messages queued during it wait this long for the other processes to resubscribe.
+RESUBSCRIBE_WAIT = BACKOFF_MAX + 0.3
 # A Redis call taking longer than this counts as Redis being down.
 REDIS_TIMEOUT = 1.0
 # The listener pings Redis this often when nothing arrives, so a dead connection is noticed.
@@ -89,6 +93,7 @@ class Broadcast:
         self._handlers: dict[str, list[Handler]] = {}
         self._listeners: list[Listener] = []
         self._connected = False
+        self._up_since = 0.0
         self._outbox: deque[tuple[float, str, bytes]] = deque(maxlen=OUTBOX_SIZE)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -186,6 +191,7 @@ class Broadcast:
             return
         self._connected = connected
         if connected:
+            self._up_since = time.monotonic()
             if self._outage_logged:
                 log.warning(
                     "Redis is back (%s): notifications reach every process again", redact(self.url or "")
@@ -257,6 +263,14 @@ class Broadcast:
                 queued_at, topic, payload = self._outbox[0]
                 if time.monotonic() - queued_at > TRUSTED_TTL:
                     self._outbox.popleft()  # no cache could still hold what it names
+                    continue
+                if not self._connected:
+                    await asyncio.sleep(0.05)  # our own listener is the judge of Redis being back
+                    continue
+                resubscribed = self._up_since + RESUBSCRIBE_WAIT
+                if queued_at < self._up_since and time.monotonic() < resubscribed:
+                    # Queued during an outage: the others reconnect within their backoff; wait for them.
+                    await asyncio.sleep(resubscribed - time.monotonic())
                     continue
                 try:
                     await asyncio.wait_for(self._client.publish(self._prefix + topic, payload), REDIS_TIMEOUT)
