@@ -110,8 +110,11 @@ def allowed_methods(app: Litestar) -> dict[str, str]:
     }
 
 
-def answer_options(request: Request[Any, Any, State]) -> Response[None] | None:
+async def answer_options(request: Request[Any, Any, State]) -> Response[None] | None:
     """Answer `OPTIONS` with every method of the path.
+
+    A coroutine on purpose: Litestar runs a plain function hook in its thread pool, a thread hop on
+    every request of the core.
 
     Litestar 2 builds a path's automatic `OPTIONS` answer from the first handler registered on it, so its
     `Allow` misses the methods added later (litestar#4169, fixed in 3.0); this answers in its place.
