@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
@@ -83,15 +83,17 @@ def bearer_token(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     return value
 
 
-_STATE_KEY = "latchkey_principal"
+# Kept in the ASGI scope itself: `request.state` builds a new State object at every access.
+_SCOPE_KEY = "latchkey.principal"
 
 
 async def authenticate_bearer(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """Resolve the Bearer token of a request to its Principal (once per request), or raise 400/401."""
-    cached: Principal | None = request.state.get(_STATE_KEY)
+    scope = cast(dict[str, Any], request.scope)
+    cached: Principal | None = scope.get(_SCOPE_KEY)
     if cached is None:
         cached = await resolve_token(core_context(request), bearer_token(request))
-        request.state[_STATE_KEY] = cached
+        scope[_SCOPE_KEY] = cached
     return cached
 
 
@@ -174,7 +176,7 @@ async def authenticate_declared(
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     """The `principal` argument of Bearer routes: the caller the guard authenticated."""
-    principal: Principal | None = request.state.get(_STATE_KEY)
+    principal: Principal | None = cast(dict[str, Any], request.scope).get(_SCOPE_KEY)
     if principal is None:
         raise RuntimeError(f"{request.url.path}: a route taking `principal` must declare opt=bearer(...)")
     return principal
