@@ -63,6 +63,7 @@ class _Limits:
     log_level: str
     header_timeout: float = 10.0
     max_connections: int = 1000
+    redis_url: str | None = None  # one worker: nothing to share
 
 
 def main(argv: list[str] | None = None) -> int:

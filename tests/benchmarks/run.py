@@ -11,8 +11,13 @@ What runs (all on this machine, each server its own process, wrk from Debian's p
 - interleaved rounds: every target once per round, in the same order, several rounds; each figure is the
   median over rounds, and each ratio the median of the ratios within a round (so a slow phase of the
   shared machine hits both sides of a ratio alike);
+- in the same rounds, the core's own cost: `GET /v1/me` with a personal access token straight to the core
+  (SQLite, and a core of its own on PostgreSQL) beside the bare Litestar app of `bare_core.py`;
 - then, against the single-worker SQLite BFF: proxied p99 with and without a login storm, cookie
-  seal/unseal beside Fernet, peak RSS while 100 MiB goes up and down, and RSS before/after a long run.
+  seal/unseal beside Fernet, peak RSS while 100 MiB goes up and down, and RSS before/after a long run;
+- last, on a stack of its own (`topology.py`), SPEC §8's 2 cores + 2 BFFs behind nginx beside 1 + 1.
+
+`--only profile` and `--only profile-core` sample the BFF or the core under load with py-spy.
 """
 
 from __future__ import annotations
@@ -120,18 +125,25 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
     # The serving processes (their children included): CPU per request is measured over all of them.
     pids: tuple[int, ...] = ()
+    # The same processes by kind ({"core": …, "BFF": …}), when the CPU of each kind is wanted too.
+    roles: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def cpu_seconds(self) -> float:
         """User + system CPU so far of the target's process trees (0 when unknown)."""
-        total = 0.0
-        for pid in self.pids:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                root = psutil.Process(pid)
-                for process in (root, *root.children(recursive=True)):
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        times = process.cpu_times()
-                        total += times.user + times.system
-        return total
+        return tree_cpu(self.pids)
+
+
+def tree_cpu(pids: tuple[int, ...]) -> float:
+    """User + system CPU seconds so far of these processes and their children."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(pid)
+            for process in (root, *root.children(recursive=True)):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = process.cpu_times()
+                    total += times.user + times.system
+    return total
 
 
 @dataclass
@@ -142,6 +154,7 @@ class WrkRun:
     requests: int
     errors: int  # socket errors plus non-2xx/3xx answers: a run with any is not a valid measurement
     cpu_us: float = 0.0  # CPU time of the target's own process(es) per request
+    cpu_roles_us: dict[str, float] = field(default_factory=dict)  # the same, by kind of process
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -169,6 +182,7 @@ async def wrk(target: Target, connections: int, duration: int) -> WrkRun:
     for name, value in target.headers.items():
         args += ["-H", f"{name}: {value}"]
     cpu_before = target.cpu_seconds()
+    roles_before = {role: tree_cpu(pids) for role, pids in target.roles.items()}
     process = await asyncio.create_subprocess_exec(
         *args, target.url, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -176,7 +190,11 @@ async def wrk(target: Target, connections: int, duration: int) -> WrkRun:
     run = parse_wrk(output.decode())
     if run.errors:
         raise RuntimeError(f"{target.key}: {run.errors} failed requests out of {run.requests}")
-    run.cpu_us = (target.cpu_seconds() - cpu_before) / max(run.requests, 1) * 1e6
+    per_request = 1e6 / max(run.requests, 1)
+    run.cpu_us = (target.cpu_seconds() - cpu_before) * per_request
+    run.cpu_roles_us = {
+        role: (tree_cpu(pids) - roles_before[role]) * per_request for role, pids in target.roles.items()
+    }
     return run
 
 
@@ -612,6 +630,10 @@ def rows_of(targets: list[Target], runs: dict[str, list[WrkRun]], reference: str
                 "rounds_ratio": ratios,
             }
         )
+        if target.roles:
+            rows[-1]["cpu_roles_us"] = {
+                role: median([run.cpu_roles_us[role] for run in mine]) for role in target.roles
+            }
     return rows
 
 
@@ -833,15 +855,30 @@ async def stability(
     }
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """User + system CPU seconds so far of each thread of `pid`, by thread id (the main thread's is pid)."""
+    return {thread.id: thread.user_time + thread.system_time for thread in psutil.Process(pid).threads()}
+
+
 async def profile_process(
     pid: int, target: Target, seconds: int, out: Path, name: str, log: Callable[[str], None]
 ) -> list[str]:
-    """py-spy samples `pid` while wrk loads `target` (twice: once for collapsed stacks, once for a flame
-    graph): `name`.txt, `name`.svg and `name`-top.txt (the summary) in `out`; returns the summary."""
+    """py-spy samples `pid` while wrk loads `target`, three times: every active thread (`name`.txt,
+    collapsed stacks), only the thread holding the GIL (`name`-gil.txt: Python's own CPU, without the
+    waits that py-spy can take for work), and a flame graph (`name`.svg). The summary, also in
+    `name`-top.txt, has the CPU per request of the event-loop thread and of the others (measured, not
+    sampled), the self time by package and the top inclusive functions."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
-    for fmt, file in (("raw", f"{name}.txt"), ("flamegraph", f"{name}.svg")):
+    passes = (
+        ("raw", f"{name}.txt", ()),
+        ("raw", f"{name}-gil.txt", ("--gil",)),
+        ("flamegraph", f"{name}.svg", ()),
+    )
+    threads: dict[str, float] = {}
+    runs = []
+    for fmt, file, flags in passes:
         sampler = await asyncio.create_subprocess_exec(
             spy,
             "record",
@@ -852,6 +889,7 @@ async def profile_process(
             "--rate",
             "500",
             "--nonblocking",
+            *flags,
             "--format",
             fmt,
             "--output",
@@ -860,22 +898,41 @@ async def profile_process(
             stderr=subprocess.DEVNULL,
         )
         await asyncio.sleep(0.5)
-        run = await wrk(target, CONNECTIONS, seconds)
+        before = thread_cpu(pid)
+        runs.append(await wrk(target, CONNECTIONS, seconds))
+        after = thread_cpu(pid)
         await sampler.wait()
         if sampler.returncode != 0 or not (out / file).exists():
             raise RuntimeError(f"py-spy failed on {target.key} (exit {sampler.returncode})")
+        per_request = 1e6 / max(runs[-1].requests, 1)
+        spent = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+        for label, value in (
+            ("event-loop thread", spent.get(pid, 0.0)),
+            ("other threads", sum(v for tid, v in spent.items() if tid != pid)),
+        ):
+            threads[label] = threads.get(label, 0.0) + value * per_request / len(passes)
+    rps, cpu_us = median([run.rps for run in runs]), median([run.cpu_us for run in runs])
     summary = [
-        f"py-spy, 500 Hz, {seconds} s of wrk -c{CONNECTIONS} on {target.label} ({target.url}):",
-        f"{run.rps:.0f} req/s, {run.cpu_us:.0f} µs CPU/request (the last of the two sampled runs)",
+        f"py-spy, 500 Hz, {len(passes)} x {seconds} s of wrk -c{CONNECTIONS}: {target.label}, {target.url}",
+        f"{rps:.0f} req/s, {cpu_us:.0f} µs CPU/request (median of the runs)",
         "",
-        "Self time by where the sampled line is:",
+        "CPU per request by thread (psutil, mean of the runs):",
+        *(f"  {value:6.0f} µs  {label}" for label, value in threads.items()),
+        "",
+        "Self time by where the sampled line is, every active thread:",
         *(f"  {line}" for line in group_profile(out / f"{name}.txt")),
         "",
-        "Inclusive (samples with the function anywhere on the stack):",
-        *(f"  {line}" for line in summarize_profile(out / f"{name}.txt", top=40)),
+        "Self time by where the sampled line is, the thread holding the GIL only (--gil):",
+        *(f"  {line}" for line in group_profile(out / f"{name}-gil.txt")),
+        "",
+        "Inclusive (samples with the function anywhere on the stack), the thread holding the GIL only:",
+        *(f"  {line}" for line in summarize_profile(out / f"{name}-gil.txt", top=40)),
+        "",
+        "Inclusive, every active thread:",
+        *(f"  {line}" for line in summarize_profile(out / f"{name}.txt", top=25)),
     ]
     (out / f"{name}-top.txt").write_text("\n".join(summary) + "\n")
-    log(f"  {out / (name + '.txt')} (collapsed stacks), {out / (name + '.svg')}, {out / (name + '-top.txt')}")
+    log(f"  {out / name}{{.txt,-gil.txt,.svg}}: collapsed stacks, GIL-only stacks, flame graph")
     for line in summary:
         log("  " + line)
     return summary
@@ -945,7 +1002,8 @@ async def multiprocess(
 
     def target(key: str, label: str, topology: Topology) -> Target:
         headers = {"Cookie": f"__Host-latchkey={topology.cookie}", "X-CSRF": "1"}
-        return Target(key, label, f"{topology.url}/api/v1/me", headers, topology.pids())
+        url = f"{topology.url}/api/v1/me"
+        return Target(key, label, url, headers, topology.pids(), topology.roles())
 
     async with (
         scale_out(workdir / "single", cores=1, bffs=1, redis_url=redis_url) as single,

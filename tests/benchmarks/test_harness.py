@@ -1,16 +1,30 @@
-"""The parts of `just bench` that can break silently: reading wrk's output, summarizing a profile, and the
-bare forwarder fixture (against a real core), so a broken harness fails here rather than in a report."""
+"""The parts of `just bench` that can break silently: reading wrk's output, same-round ratios, summarizing a
+profile, nginx's configuration, and the bare fixtures (against a real core), so a broken harness fails here
+rather than in a report."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.benchmarks.run import Fixture, Target, forwarder_fixture, parse_wrk, summarize_profile
-from tests.support import CoreServer, login
+from tests.benchmarks import nginx
+from tests.benchmarks.run import (
+    Fixture,
+    Target,
+    WrkRun,
+    bare_core_fixture,
+    forwarder_fixture,
+    group_profile,
+    parse_wrk,
+    personal_access_token,
+    rows_of,
+    summarize_profile,
+)
+from tests.support import CoreServer, free_port, login
 
 WRK_OUTPUT = """Running 8s test @ http://127.0.0.1:41234/api/v1/me
   1 threads and 32 connections
@@ -73,6 +87,77 @@ def test_profile_summary_counts_each_frame_once_per_stack(tmp_path: Path) -> Non
     assert " 25.0%  unseal" in lines
 
 
+def test_profile_summary_counts_the_lines_of_a_function_as_that_function(tmp_path: Path) -> None:
+    """py-spy names a frame by function and line: two lines of one function are one function."""
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        "run (uvicorn/server.py:10);resolve_token (latchkey/core/security/auth.py:210);"
+        "execute (sqlalchemy/orm/session.py:2300) 6\n"
+        "run (uvicorn/server.py:10);resolve_token (latchkey/core/security/auth.py:236) 2\n"
+        "_connection_worker_thread (aiosqlite/core.py:59) 2\n"
+    )
+    lines = summarize_profile(raw)
+    assert " 80.0%  resolve_token (latchkey/core/security/auth.py)" in lines
+    assert " 60.0%  execute (sqlalchemy/orm/session.py)" in lines
+    assert not any(":2" in line for line in lines)
+    # Self time goes to the innermost frame's package.
+    assert group_profile(raw) == [
+        " 60.0%  SQLAlchemy (ORM, Core, the async adaptation)",
+        " 20.0%  Latchkey",
+        " 20.0%  aiosqlite (its thread, the hops to it and back)",
+    ]
+
+
+def _run(rps: float) -> WrkRun:
+    return WrkRun(rps=rps, p50_ms=1.0, p99_ms=2.0, requests=int(rps), errors=0, cpu_us=100.0)
+
+
+def test_ratios_are_medians_of_same_round_ratios() -> None:
+    """Not the ratio of the medians: a slow round slows both sides of its own ratio."""
+    targets = [Target("bare_core", "bare", "http://x/"), Target("core_pat", "core", "http://y/")]
+    runs = {
+        "bare_core": [_run(1000), _run(400), _run(1200)],
+        "core_pat": [_run(500), _run(100), _run(540)],
+    }
+    rows = {row["key"]: row for row in rows_of(targets, runs, "bare_core")}
+    assert rows["core_pat"]["rounds_ratio"] == pytest.approx([0.5, 0.25, 0.45])
+    assert rows["core_pat"]["ratio"] == pytest.approx(0.45)  # the median ratio; 500 / 1000 would be 0.5
+    assert rows["core_pat"]["rps"] == 500
+    assert rows["bare_core"]["ratio"] == 1.0
+    assert "cpu_roles_us" not in rows["core_pat"]
+    roles = Target("scaled", "2 + 2", "http://z/", roles={"core": (1, 2), "BFF": (3,)})
+    runs["scaled"] = [_run(800), _run(300), _run(900)]
+    for number, run in enumerate(runs["scaled"]):
+        run.cpu_roles_us = {"core": 100.0 * (number + 1), "BFF": 50.0}
+    (row,) = rows_of([roles], runs, "bare_core")
+    assert row["cpu_roles_us"] == {"core": 200.0, "BFF": 50.0}
+
+
+def test_nginx_config_balances_round_robin_with_keepalive(tmp_path: Path) -> None:
+    sites = [
+        nginx.Site(port=8100, upstream=[8001, 8002]),
+        nginx.Site(port=8101, upstream=[8001], answers={"/v1/me": '{"id": 1}'}),
+    ]
+    text = nginx.config_text(tmp_path, sites)
+    assert "worker_processes 1;" in text and "access_log off;" in text and "daemon off;" in text
+    first = text[text.index("upstream u8100") : text.index("upstream u8101")]
+    assert "server 127.0.0.1:8001;" in first and "server 127.0.0.1:8002;" in first
+    assert "keepalive 64;" in first
+    # Round-robin is nginx's default: no other balancing method is named.
+    assert not any(method in text for method in ("least_conn", "ip_hash", "hash ", "random"))
+    assert "listen 127.0.0.1:8100;" in text and "proxy_pass http://u8100;" in text
+    assert "proxy_set_header Host $http_host;" in text
+    assert "location = /v1/me {" in text and "return 200 '{\"id\": 1}';" in text
+    assert text.count("location = ") == 1
+    with pytest.raises(ValueError, match="cannot be written"):
+        nginx.config_text(tmp_path, [nginx.Site(port=1, upstream=[2], answers={"/x": "it's"})])
+    with pytest.raises(ValueError, match="no upstream"):
+        nginx.config_text(tmp_path, [nginx.Site(port=1, upstream=[])])
+    config = nginx.write_config(tmp_path / "conf", sites)
+    assert config.read_text() == nginx.config_text((tmp_path / "conf").resolve(), sites)
+    assert nginx.command(config)[-2:] == ["-c", "nginx.conf"]
+
+
 async def test_bare_forwarder_forwards_the_bearer_call(
     core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -96,6 +181,60 @@ async def test_bare_forwarder_forwards_the_bearer_call(
     assert forwarder.process is not None and forwarder.process.poll() is not None
 
 
-def _pid(fixture: Fixture) -> int:
+def _pid(fixture: Fixture) -> tuple[int]:
     assert fixture.process is not None
-    return fixture.process.pid
+    return (fixture.process.pid,)
+
+
+async def test_bare_core_answers_what_the_core_answers_to_its_pat(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any], tmp_path: Path
+) -> None:
+    user = await core.create_user()
+    session = await login(http, core, service_client["client_secret"], user["email"])
+    pat, me = await personal_access_token(http, core.url, session.access_token)
+    assert pat.startswith("lkp_")
+    bare = bare_core_fixture(tmp_path, {pat: json.loads(me)})
+    bearer = {"Authorization": f"Bearer {pat}"}
+    await bare.start("/v1/me", bearer)
+    try:
+        direct = await http.get(f"{core.url}/v1/me", headers=bearer)
+        answer = await http.get(f"{bare.url}/v1/me", headers=bearer)
+        assert answer.status_code == direct.status_code == 200
+        assert answer.json() == direct.json() == json.loads(me)
+        assert answer.headers["content-type"] == direct.headers["content-type"] == "application/json"
+        for refused in ({}, {"Authorization": f"Bearer {pat}x"}, {"Authorization": f"Basic {pat}"}):
+            assert (await http.get(f"{bare.url}/v1/me", headers=refused)).status_code == 401
+        # Served as the core is: its bounded-head protocol refuses an oversized head before the app.
+        huge = await http.get(f"{bare.url}/v1/me", headers={**bearer, "X-Big": "a" * 50_000})
+        assert (
+            huge.status_code
+            == (await http.get(f"{core.url}/v1/me", headers={"X-Big": "a" * 50_000})).status_code
+        )
+        assert huge.status_code == 431
+        assert Target("bare_core", "bare", f"{bare.url}/v1/me", bearer, _pid(bare)).cpu_seconds() > 0
+    finally:
+        bare.stop()
+    assert bare.process is not None and bare.process.poll() is not None
+
+
+async def test_nginx_round_robin_reaches_every_upstream(http: httpx.AsyncClient, tmp_path: Path) -> None:
+    """The balancer of the multi-process part (and SPEC §8's tests), in front of two real servers."""
+    upstreams = [bare_core_fixture(tmp_path / f"bare-{n}", {"t": {"server": n}}) for n in range(2)]
+    bearer = {"Authorization": "Bearer t"}
+    port = free_port()
+    config = nginx.write_config(
+        tmp_path / "nginx", [nginx.Site(port=port, upstream=[u.port for u in upstreams])]
+    )
+    balancer = Fixture("nginx", nginx.command(config), {}, port, tmp_path / "nginx.log")
+    try:
+        for upstream in upstreams:
+            await upstream.start("/v1/me", bearer)
+        await balancer.start("/v1/me", bearer)
+        answers = [
+            (await http.get(f"{balancer.url}/v1/me", headers=bearer)).json()["server"] for _ in range(6)
+        ]
+        assert sorted(set(answers)) == [0, 1]
+        assert answers.count(0) == answers.count(1) == 3  # one after the other
+    finally:
+        for fixture in (balancer, *upstreams):
+            fixture.stop()

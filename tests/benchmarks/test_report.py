@@ -109,6 +109,38 @@ EXAMPLE: dict[str, Any] = {
             "vs_bare": 1.14,
             "rounds_rps": [1170.0, 1190.4, 1203.3],
         },
+        {
+            "key": "bare_core",
+            "label": "bare Litestar, token in a dict",
+            "rps": 5210.0,
+            "p50_ms": 5.90,
+            "p99_ms": 9.80,
+            "ratio": 2.16,
+            "vs_bare": None,
+            "cpu_us": 98.0,
+        },
+        {
+            "key": "core_pat",
+            "label": "core, PAT (SQLite)",
+            "rps": 2730.0,
+            "p50_ms": 11.20,
+            "p99_ms": 18.40,
+            "ratio": 1.13,
+            "vs_bare": None,
+            "vs_bare_core": 0.524,
+            "cpu_us": 240.0,
+        },
+        {
+            "key": "core_pat_postgres",
+            "label": "core, PAT (PostgreSQL)",
+            "rps": 2660.0,
+            "p50_ms": 11.60,
+            "p99_ms": 19.10,
+            "ratio": 1.10,
+            "vs_bare": None,
+            "vs_bare_core": 0.511,
+            "cpu_us": 251.0,
+        },
     ],
     "latency_1c": [
         {
@@ -178,18 +210,47 @@ EXAMPLE: dict[str, Any] = {
         "growth_mib": 1.2,
         "errors": 0,
     },
+    "multiprocess": {
+        "rows": [
+            {
+                "key": "single",
+                "label": "1 core + 1 BFF",
+                "rps": 1450.0,
+                "p50_ms": 21.0,
+                "p99_ms": 40.0,
+                "ratio": 1.0,
+                "cpu_us": 720.0,
+            },
+            {
+                "key": "scaled",
+                "label": "2 cores + 2 BFFs, nginx in front of each pair",
+                "rps": 1230.0,
+                "p50_ms": 25.5,
+                "p99_ms": 61.0,
+                "ratio": 0.85,
+                "cpu_us": 880.0,
+            },
+        ],
+        "cores": 2,
+        "connections": 32,
+        "rounds": 3,
+    },
 }
 
-SPEC_TARGETS = 9
-SECTIONS = ("throughput", "latency_1c", "cookie", "storm", "streaming", "stability")
+SPEC_TARGETS = 10
+INFORMATIONAL = 3  # the PostgreSQL and two-worker BFFs, the core on PostgreSQL
+CORE_SQLITE = "Core throughput vs bare Litestar (PAT, SQLite"
+CORE_POSTGRES = "Core throughput vs bare Litestar (PAT, PostgreSQL"
+SECTIONS = ("throughput", "latency_1c", "cookie", "storm", "streaming", "stability", "multiprocess")
 # The SPEC targets each section feeds (by name prefix); a section missing fails exactly these.
 TARGETS_OF = {
-    "throughput": ("BFF throughput", "BFF (PostgreSQL", "BFF (--workers"),
+    "throughput": ("BFF throughput", "BFF (PostgreSQL", "BFF (--workers", "Core throughput"),
     "latency_1c": ("BFF added p50", "BFF added p99"),
     "cookie": ("Cookie unseal",),
     "storm": ("Proxied p99",),
     "streaming": ("BFF RSS growth streaming",),
     "stability": ("BFF RSS growth over",),
+    "multiprocess": (),  # reported, not a target
 }
 HEADINGS = {
     "throughput": "## Throughput at 32 connections",
@@ -198,6 +259,7 @@ HEADINGS = {
     "storm": "## Login storm",
     "streaming": "## Streaming",
     "stability": "## Stability",
+    "multiprocess": "## Multi-process (2 cores + 2 BFFs behind nginx, beside 1 + 1)",
 }
 
 
@@ -242,14 +304,16 @@ def _bars(svg: str, kind: str) -> list[ET.Element]:
 
 def test_example_meets_every_target(results: dict[str, Any]) -> None:
     targets = evaluate_targets(results)
-    assert len(targets) == SPEC_TARGETS + 2
+    assert len(targets) == SPEC_TARGETS + INFORMATIONAL
     assert all(target["met"] for target in targets), [t for t in targets if not t["met"]]
     assert {"name", "target", "measured", "met"} <= set(targets[0])
     bff = _target(results, "BFF throughput vs direct")
     assert (bff["measured"], bff["target"], bff["value"]) == ("0.41×", "≥ 0.40× direct", 0.415)
     assert _target(results, "BFF added p50")["measured"] == "+0.72 ms"
     assert _target(results, "Cookie unseal vs")["measured"] == "0.33×"
-    assert [t["informational"] for t in targets] == [False] * SPEC_TARGETS + [True, True]
+    assert [t["informational"] for t in targets] == [False] * SPEC_TARGETS + [True] * INFORMATIONAL
+    core = _target(results, CORE_SQLITE)
+    assert (core["measured"], core["target"], core["value"]) == ("0.52×", "≥ 0.50× bare Litestar", 0.524)
 
 
 @pytest.mark.parametrize(
@@ -279,6 +343,12 @@ def test_example_meets_every_target(results: dict[str, Any]) -> None:
         (("stability", "growth_mib"), "BFF RSS growth over", 10.1, False),
         (("throughput", "bff_postgres", "ratio"), "BFF (PostgreSQL", 0.40, True),
         (("throughput", "bff_workers2", "ratio"), "BFF (--workers 2)", 0.39, False),
+        (("throughput", "core_pat", "vs_bare_core"), CORE_SQLITE, 0.50, True),
+        (("throughput", "core_pat", "vs_bare_core"), CORE_SQLITE, 0.4999, False),
+        # The ratio to the bare app is judged, not the ratio to direct (here far above 0.5).
+        (("throughput", "core_pat", "vs_bare_core"), CORE_SQLITE, 0.1, False),
+        (("throughput", "core_pat_postgres", "vs_bare_core"), CORE_POSTGRES, 0.50, True),
+        (("throughput", "core_pat_postgres", "vs_bare_core"), CORE_POSTGRES, 0.49, False),
     ],
 )
 def test_target_boundaries(
@@ -312,8 +382,10 @@ def test_ratios_and_growth_fall_back_to_their_parts(results: dict[str, Any]) -> 
 def test_informational_rows_only_when_measured(results: dict[str, Any]) -> None:
     results["throughput"] = [row for row in results["throughput"] if row["key"] != "bff_postgres"]
     names = list(_targets(results))
-    assert len(names) == SPEC_TARGETS + 1
-    assert not any("PostgreSQL" in name for name in names)
+    assert len(names) == SPEC_TARGETS + INFORMATIONAL - 1
+    assert not any("PostgreSQL sessions" in name for name in names)
+    results["throughput"] = [row for row in results["throughput"] if row["key"] != "core_pat_postgres"]
+    assert not any(name.startswith(CORE_POSTGRES) for name in _targets(results))
     _set(results, ("throughput", "bff_workers2", "ratio"), None)
     workers = _target(results, "BFF (--workers 2)")
     assert (workers["measured"], workers["met"]) == (NOT_MEASURED, False)
@@ -469,18 +541,20 @@ def test_markdown_layout(results: dict[str, Any]) -> None:
         "## Targets",
         "## Throughput at 32 connections",
         "![",
+        "## Core cost",
         "## Latency at one connection",
         "## Session cookie",
         "## Login storm",
         "## Streaming",
         "## Stability",
+        "## Multi-process",
         "## How it is measured",
     ]
     positions = [markdown.index(marker) for marker in order]
     assert positions == sorted(positions)
     assert re.search(r"!\[[^\]]+\]\(benchmarks\.svg\)", markdown)
 
-    assert markdown.count("✅") == SPEC_TARGETS + 2
+    assert markdown.count("✅") == SPEC_TARGETS + INFORMATIONAL
     assert "| Latchkey BFF (SQLite sessions) | 1,002 | 0.41× | 0.96× | 31.40 | 44.02 |" in markdown
     assert "| core, direct (bearer) | 2,413 | 1.00× | — | 12.93 | 20.14 |" in markdown
     assert "| Latchkey BFF (SQLite sessions) | 1.63 | 2.95 | +0.72 ms | +1.33 ms |" in markdown
@@ -555,3 +629,86 @@ def test_ceiling_section_is_rendered_when_measured() -> None:
     assert "## Hop ceiling" in text
     assert "| BFF → instant | 5,800 | 1.26× |" in text
     assert "## Hop ceiling" not in render_markdown({}, "benchmarks.svg")
+
+
+# --- the core cost and the multi-process part -----------------------------------------------------------
+
+
+def test_core_cost_section_lists_the_core_beside_the_bare_app(results: dict[str, Any]) -> None:
+    markdown = render_markdown(results, "benchmarks.svg")
+    section = _section_text(markdown, "## Core cost (the core beside a bare Litestar app)")
+    assert "| bare Litestar, token in a dict | 5,210 | 1.00× | 5.90 | 9.80 | 98 |" in section
+    assert "| core, PAT (SQLite) | 2,730 | 0.52× | 11.20 | 18.40 | 240 |" in section
+    assert "| core, PAT (PostgreSQL) | 2,660 | 0.51× | 11.60 | 19.10 | 251 |" in section
+    assert "≥ 0.50× on SQLite" in section
+    # The rows are in the throughput table too, with their ratio to the bearer call straight to the core.
+    assert "| core, PAT (SQLite) | 2,730 | 1.13× | — |" in _section_text(
+        markdown, "## Throughput at 32 connections"
+    )
+
+
+def test_core_cost_without_the_bare_app_is_not_measured(results: dict[str, Any]) -> None:
+    """A run whose throughput part had no bare app (or an older runner) passes no core target blindly."""
+    results["throughput"] = [row for row in results["throughput"] if row["key"] != "bare_core"]
+    for row in results["throughput"]:
+        row.pop("vs_bare_core", None)
+    core = _target(results, CORE_SQLITE)
+    assert (core["measured"], core["met"]) == (NOT_MEASURED, False)
+    assert not _target(results, CORE_POSTGRES)["met"]
+    markdown = render_markdown(results, "benchmarks.svg")
+    assert "| bare Litestar, token in a dict" not in markdown
+    assert "| core, PAT (SQLite) | 2,730 | — |" in _section_text(
+        markdown, "## Core cost (the core beside a bare Litestar app)"
+    )
+
+
+def test_a_postgres_core_that_failed_to_start_is_listed_as_not_measured(results: dict[str, Any]) -> None:
+    results["throughput"] = [row for row in results["throughput"] if row["key"] != "core_pat_postgres"]
+    results["problems"] = {"core_pat_postgres": "ProcessFailed: core exited with 3"}
+    postgres = _target(results, CORE_POSTGRES)
+    assert (postgres["measured"], postgres["met"], postgres["informational"]) == (NOT_MEASURED, False, True)
+    assert _target(results, CORE_SQLITE)["met"]
+    assert "- `core_pat_postgres`: ProcessFailed: core exited with 3" in render_markdown(results, "b.svg")
+
+
+def test_core_bars_have_their_own_colour(results: dict[str, Any]) -> None:
+    svg = render_svg(results)
+    bars = {
+        bar.findtext(f"{SVG}title", "").split(":")[0]: bar.get("fill") for bar in _bars(svg, "bar-throughput")
+    }
+    assert bars["core, PAT (SQLite)"] == bars["core, PAT (PostgreSQL)"]
+    assert bars["core, PAT (SQLite)"] not in (
+        bars["Latchkey BFF (SQLite sessions)"],
+        bars["core, direct (bearer)"],
+    )
+    assert bars["bare Litestar, token in a dict"] == bars["core, direct (bearer)"]  # a baseline
+    texts = [el.text for el in ET.fromstring(svg).iter(f"{SVG}text")]
+    assert "Latchkey core, PAT" in texts
+    results["throughput"] = [row for row in results["throughput"] if not row["key"].startswith("core_pat")]
+    assert "Latchkey core, PAT" not in render_svg(results)
+
+
+def test_multiprocess_section_says_two_cores_show_overhead(results: dict[str, Any]) -> None:
+    results["multiprocess"]["rows"][1]["cpu_roles_us"] = {"core": 500.0, "BFF": 300.0, "nginx": 80.0}
+    markdown = render_markdown(results, "benchmarks.svg")
+    section = _section_text(markdown, HEADINGS["multiprocess"])
+    assert "| 1 core + 1 BFF | 1,450 | 1.00× | 21.00 | 40.00 | 720 | — | — | — |" in section
+    assert (
+        "| 2 cores + 2 BFFs, nginx in front of each pair | 1,230 | 0.85× | 25.50 | 61.00 "
+        "| 880 | 500 | 300 | 80 |" in section
+    )
+    assert "This shows overhead, not a gain" in section
+    assert "2 cores" in section and "extra nginx hops" in section
+    results["multiprocess"]["cores"] = 16
+    section = _section_text(render_markdown(results, "b.svg"), HEADINGS["multiprocess"])
+    assert "overhead, not a gain" not in section
+    assert "16 cores" in section
+
+
+def test_a_failed_multiprocess_part_is_not_measured(results: dict[str, Any]) -> None:
+    del results["multiprocess"]
+    results["problems"] = {"multiprocess": "OSError: could not connect to PostgreSQL"}
+    markdown = render_markdown(results, "benchmarks.svg")
+    assert NOT_MEASURED in _section_text(markdown, HEADINGS["multiprocess"])
+    assert "- `multiprocess`: OSError" in markdown
+    assert all(target["met"] for target in evaluate_targets(results))  # no target rests on it

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,11 +47,22 @@ class Topology:
     password: str = ""
     cookie: str = ""
 
+    def roles(self) -> dict[str, tuple[int, ...]]:
+        """The serving processes by kind: cores, BFFs and the nginx in front of them (if any)."""
+        found = {
+            "core": _pids([server.process for server in self.cores]),
+            "BFF": _pids([server.process for server in self.bffs]),
+            "nginx": _pids([balancer.popen for balancer in self.balancers]),
+        }
+        return {role: pids for role, pids in found.items() if pids}
+
     def pids(self) -> tuple[int, ...]:
-        """Every serving process: cores, BFFs and the nginx in front of them."""
-        launched = [server.process for server in (*self.cores, *self.bffs)]
-        launched += [balancer.popen for balancer in self.balancers]
-        return tuple(process.pid for process in launched if process is not None)
+        """Every serving process."""
+        return tuple(pid for pids in self.roles().values() for pid in pids)
+
+
+def _pids(processes: list[subprocess.Popen[bytes] | None]) -> tuple[int, ...]:
+    return tuple(process.pid for process in processes if process is not None)
 
 
 def balancer(workdir: Path, name: str, upstream: list[int], probe: str) -> tuple[devstack.Process, str]:
