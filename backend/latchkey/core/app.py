@@ -22,7 +22,7 @@ from latchkey.core.health.routes import healthz, readyz
 from latchkey.core.oauth.routes import router as oauth_router
 from latchkey.core.openapi import complete_document
 from latchkey.core.projects.routes import router as projects_router
-from latchkey.core.security.auth import PUBLIC, authenticate_declared, provide_principal, undeclared_routes
+from latchkey.core.security.auth import PUBLIC, DeclaredAuthentication, provide_principal, undeclared_routes
 from latchkey.core.security.passwords import PasswordHasher
 from latchkey.core.state import CoreContext, core_context
 from latchkey.core.tokens.routes import router as tokens_router
@@ -62,13 +62,12 @@ def create_app(settings: CoreSettings) -> Litestar:
             admin_router,
         ],
         state=State({"core": context}),
-        guards=[authenticate_declared],
         dependencies={
             "principal": Provide(provide_principal),
             "ctx": Provide(core_context, sync_to_thread=False),
         },
         before_request=answer_options,
-        middleware=[HeaderSizeLimit],
+        middleware=[HeaderSizeLimit, DeclaredAuthentication],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(oauth_prefixes=(OAUTH_PREFIX,)),
         request_max_body_size=settings.max_body_bytes,

@@ -1,7 +1,8 @@
 """Authentication of core requests: `Bearer` (PATs and access tokens) and `Secret` (client secrets).
 
 Each route declares what it needs in its options — `opt=bearer(scope=…)`, `opt=CLIENT_SECRET` or
-`opt=PUBLIC` — and one app-wide guard (`authenticate_declared`) enforces it before the body is read; Bearer
+`opt=PUBLIC` — and one app-wide middleware (`DeclaredAuthentication`) enforces it before the route's own
+guards run and before the body is read; Bearer
 routes then receive the authenticated `Principal` as their `principal` argument.
 The credential's shape and checksum are checked before any lookup; tokens are found by SHA-256 hash,
 client secrets by their keyed hash. Every failure is a ProblemError with the RFC 6750 challenge.
@@ -16,8 +17,10 @@ from typing import Any, TypeAlias, cast
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.handlers.http_handlers import HTTPRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import or_, select, update
 
 from latchkey.core.models import AccessToken, ClientSecret, PersonalAccessToken, TokenChain, User
@@ -161,10 +164,10 @@ def declared_auth(handler: BaseRouteHandler) -> AuthRule | None:
 async def authenticate_declared(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """App-wide guard: authenticate and authorize what the route declares, before Litestar reads its body.
+    """Authenticate and authorize what the route declares, before Litestar reads its body.
 
-    Guards run before a handler's arguments are resolved, so an anonymous or under-privileged caller gets
-    its 401/403 without making the server buffer and decode a body first. A route that declares nothing is
+    It runs before a handler's guards and arguments, so an anonymous or under-privileged caller gets its
+    401/403 without making the server buffer and decode a body first. A route that declares nothing is
     refused here (and `undeclared_routes` keeps such an app from starting at all).
     """
     rule = declared_auth(handler)
@@ -172,6 +175,23 @@ async def authenticate_declared(
         check_principal(connection, await authenticate_bearer(connection), rule)
     elif rule is None:
         raise ProblemError(500, "internal_error", "this route declares no authentication")
+
+
+class DeclaredAuthentication:
+    """App-wide middleware running `authenticate_declared` for the routed handler.
+
+    Routing has put the handler in the scope by the time a route's middleware runs. A middleware rather
+    than an app-wide guard: Litestar copies the route handler for every guard call, a cost on every
+    request that this avoids, and it still runs before the route's own guards (content-type checks).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            await authenticate_declared(ASGIConnection(scope, receive, send), scope["route_handler"])
+        await self.app(scope, receive, send)
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
