@@ -42,6 +42,7 @@ def test_defaults_with_only_a_key() -> None:
     assert settings.reauth_window == 900
     assert settings.max_body_bytes == 104_857_600
     assert settings.max_streams_per_user == 16
+    assert settings.redis_url is None
     assert load_core_settings({**GOOD, "LATCHKEY_MAX_STREAMS_PER_USER": "1"}).max_streams_per_user == 1
 
 
@@ -57,8 +58,10 @@ def test_reads_every_variable() -> None:
             "LATCHKEY_SECRET_ROTATION_GRACE": "0",
             "LATCHKEY_REAUTH_WINDOW": "30",
             "LATCHKEY_MAX_BODY_BYTES": "4096",
+            "LATCHKEY_REDIS_URL": "rediss://user:pw@cache.internal:6380/2",
         }
     )
+    assert settings.redis_url == "rediss://user:pw@cache.internal:6380/2"
     assert settings.env == "dev"
     assert settings.database_url == "postgresql+asyncpg://u@db/latchkey"
     assert settings.files_dir == Path("/srv/files")
@@ -103,6 +106,10 @@ def test_bad_or_placeholder_key_is_refused(value: str) -> None:
         ("LATCHKEY_ENV", "staging"),
         ("LATCHKEY_CORE_DATABASE_URL", "mysql://root@localhost/latchkey"),
         ("LATCHKEY_CORE_DATABASE_URL", "sqlite:///var/core.db"),
+        ("LATCHKEY_REDIS_URL", "http://127.0.0.1:6379"),
+        ("LATCHKEY_REDIS_URL", "redis://"),
+        ("LATCHKEY_REDIS_URL", "redis://cache:port/0"),
+        ("LATCHKEY_REDIS_URL", "127.0.0.1:6379"),
     ],
 )
 def test_bad_value_is_named(name: str, value: str) -> None:
