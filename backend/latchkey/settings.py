@@ -35,6 +35,7 @@ from latchkey.bff.cookie.policy import (
     cookie_rules,
     same_site,
 )
+from latchkey.bff.upstream_routes import UpstreamRoute, load_routes
 
 Environment = Literal["production", "dev"]
 Problems = list[tuple[str, str]]
@@ -495,6 +496,16 @@ class BffSettings(ServerSettings, frozen=True, kw_only=True):
             "live BFF sessions per user; a new login ends the oldest",
         ),
     ] = 20
+    routes: Annotated[
+        tuple[UpstreamRoute, ...],
+        Env(
+            "LATCHKEY_BFF_ROUTES",
+            load_routes,
+            "path of a TOML file of extra upstream routes (SPEC §12: prefix, upstream, token, methods, "
+            "websocket, timeout)",
+            shown_default="unset",
+        ),
+    ] = ()
 
 
 # --- the generic loader -----------------------------------------------------------------------------------
