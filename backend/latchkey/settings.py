@@ -134,6 +134,46 @@ def redis_url(value: str) -> str:
     return value
 
 
+LOOPBACK_HOSTS = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and `localhost` (SPEC §11's "loopback")."""
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def issuer_url(value: str) -> str:
+    """An OpenID Provider's issuer: https, or http on a loopback host (or with LATCHKEY_ENV=dev, checked by
+    the rules); no query or fragment. Kept exactly as given: the discovery document must match it."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} must be an https URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} may not carry a query, a fragment or credentials")
+    return value
+
+
+def scope_list(value: str) -> tuple[str, ...]:
+    scopes = tuple(dict.fromkeys(value.split()))
+    if "openid" not in scopes:
+        raise ValueError("must contain openid")
+    if not all(scope.isascii() and scope.isprintable() and '"' not in scope for scope in scopes):
+        raise ValueError("scopes are printable ASCII words")
+    return scopes
+
+
+def login_methods(value: str) -> tuple[str, ...]:
+    methods = tuple(dict.fromkeys(item.strip().lower() for item in value.split(",") if item.strip()))
+    if not methods or not set(methods) <= {"password", "oidc"}:
+        raise ValueError("must be password, oidc, or password,oidc")
+    return methods
+
+
 def decode_key(value: str) -> bytes:
     """Decode a base64url 32-byte key, refusing obvious placeholders."""
     try:
@@ -290,6 +330,25 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
             "at the BFF (429 `too_many_streams` beyond)",
         ),
     ] = 16
+    oidc_issuer: Annotated[
+        str | None,
+        Env(
+            "LATCHKEY_OIDC_ISSUER",
+            issuer_url,
+            "an OpenID Provider's issuer URL (SPEC §11); both apps read it. `http://` only for loopback "
+            "hosts or `LATCHKEY_ENV=dev`",
+            shown_default="unset (no provider)",
+        ),
+    ] = None
+    oidc_client_id: Annotated[
+        str | None,
+        Env(
+            "LATCHKEY_OIDC_CLIENT_ID",
+            str,
+            "the BFF's client id at the provider; the core accepts only ID tokens issued to it (required "
+            "with an issuer)",
+        ),
+    ] = None
     redis_url: Annotated[
         str | None,
         Env(
@@ -360,6 +419,14 @@ class CoreSettings(ServerSettings, frozen=True, kw_only=True):
             "seconds between SSE heartbeats; the stream's token is checked again at each",
         ),
     ] = 15.0
+    oidc_create_users: Annotated[
+        bool,
+        Env(
+            "LATCHKEY_OIDC_CREATE_USERS",
+            boolean,
+            "create a `member` account at a first provider sign-in; `false` links existing accounts only",
+        ),
+    ] = True
 
 
 class BffSettings(ServerSettings, frozen=True, kw_only=True):
@@ -506,6 +573,32 @@ class BffSettings(ServerSettings, frozen=True, kw_only=True):
             shown_default="unset",
         ),
     ] = ()
+    oidc_client_secret: Annotated[
+        str | None,
+        Env(
+            "LATCHKEY_OIDC_CLIENT_SECRET",
+            str,
+            "the BFF's client secret at the provider (`client_secret_basic`); required with an issuer",
+        ),
+    ] = None
+    oidc_scopes: Annotated[
+        tuple[str, ...],
+        Env("LATCHKEY_OIDC_SCOPES", scope_list, "the scopes asked of the provider; must contain `openid`"),
+    ] = ("openid", "email", "profile")
+    oidc_name: Annotated[
+        str,
+        Env("LATCHKEY_OIDC_NAME", str, "what the login page's provider button names"),
+    ] = "your identity provider"
+    login_methods: Annotated[
+        tuple[str, ...],
+        Env(
+            "LATCHKEY_LOGIN_METHODS",
+            login_methods,
+            "which logins the BFF offers: `password`, `oidc` or both (comma-separated)",
+            computed=True,
+            shown_default="`password`, or `password,oidc` with an issuer",
+        ),
+    ]
 
 
 # --- the generic loader -----------------------------------------------------------------------------------
@@ -573,14 +666,43 @@ def load_one(cls: type[msgspec.Struct], field: str, env: Mapping[str, str]) -> A
         raise SettingsError([(declared.env.variable, str(exc) or "invalid value")]) from None
 
 
+def oidc_rules(values: dict[str, Any], problems: Problems) -> None:
+    """An issuer needs a client id, and `http://` only on a loopback host or with LATCHKEY_ENV=dev."""
+    issuer = values.get("oidc_issuer")
+    if issuer is None:
+        return
+    if not values.get("oidc_client_id"):
+        problems.append(("LATCHKEY_OIDC_CLIENT_ID", "required with LATCHKEY_OIDC_ISSUER"))
+    parts = urlsplit(issuer)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or "") and values["env"] != "dev":
+        problems.append(("LATCHKEY_OIDC_ISSUER", "http:// only for loopback hosts or LATCHKEY_ENV=dev"))
+
+
+def bff_oidc_rules(values: dict[str, Any], problems: Problems) -> None:
+    """The BFF's side: the client secret, and which login methods (computed when not given)."""
+    oidc_rules(values, problems)
+    issuer = values.get("oidc_issuer")
+    if issuer is not None and not values.get("oidc_client_secret"):
+        problems.append(("LATCHKEY_OIDC_CLIENT_SECRET", "required with LATCHKEY_OIDC_ISSUER"))
+    methods = values.get("login_methods") or (("password", "oidc") if issuer is not None else ("password",))
+    values["login_methods"] = methods
+    if "oidc" in methods and issuer is None:
+        problems.append(("LATCHKEY_LOGIN_METHODS", "oidc needs LATCHKEY_OIDC_ISSUER"))
+
+
+def bff_rules(values: dict[str, Any], problems: Problems) -> None:
+    cookie_rules(values, problems)
+    bff_oidc_rules(values, problems)
+
+
 def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
     """Build the core's settings from the environment, or raise SettingsError naming every bad variable."""
-    return load_settings(CoreSettings, os.environ if env is None else env)
+    return load_settings(CoreSettings, os.environ if env is None else env, oidc_rules)
 
 
 def load_bff_settings(env: Mapping[str, str] | None = None) -> BffSettings:
     """Build the BFF's settings, or raise SettingsError naming every variable involved in a problem."""
-    return load_settings(BffSettings, os.environ if env is None else env, cookie_rules)
+    return load_settings(BffSettings, os.environ if env is None else env, bff_rules)
 
 
 # --- the documentation ------------------------------------------------------------------------------------
