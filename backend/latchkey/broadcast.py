@@ -205,6 +205,10 @@ class Broadcast:
 
     def _outage(self, error: BaseException) -> None:
         self._set_connected(False)
+        self._log_outage(error)
+
+    def _log_outage(self, error: BaseException) -> None:
+        """One line per outage, whichever task (listener or sender) meets it first."""
         if not self._outage_logged:
             self._outage_logged = True
             log.warning(
@@ -260,28 +264,49 @@ class Broadcast:
             await self._wake.wait()
             self._wake.clear()
             while self._outbox:
-                queued_at, topic, payload = self._outbox[0]
-                if time.monotonic() - queued_at > TRUSTED_TTL:
-                    self._outbox.popleft()  # no cache could still hold what it names
-                    continue
                 if not self._connected:
                     await asyncio.sleep(0.05)  # our own listener is the judge of Redis being back
                     continue
-                resubscribed = self._up_since + RESUBSCRIBE_WAIT
-                if queued_at < self._up_since and time.monotonic() < resubscribed:
-                    # Queued during an outage: the others reconnect within their backoff; wait for them.
-                    await asyncio.sleep(resubscribed - time.monotonic())
+                now = time.monotonic()
+                while self._outbox and now - self._outbox[0][0] > TRUSTED_TTL:
+                    self._outbox.popleft()  # no cache could still hold what it names
+                index = self._next_ready(now)
+                if index is None:
+                    if self._outbox:
+                        # Only messages of an outage are left, waiting for the others to resubscribe; a new
+                        # message (`publish` sets the event) goes at once meanwhile.
+                        wait = self._up_since + RESUBSCRIBE_WAIT - now
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
+                        self._wake.clear()
                     continue
-                try:
-                    await asyncio.wait_for(self._client.publish(self._prefix + topic, payload), REDIS_TIMEOUT)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    # The listener decides whether Redis counts as up; the message stays queued.
-                    if backoff == BACKOFF_FIRST:
-                        log.warning("could not publish to Redis (%s); retrying", type(error).__name__)
+                _, topic, payload = self._outbox[index]
+                if not await self._publish(topic, payload, quiet=backoff > BACKOFF_FIRST):
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
                 backoff = BACKOFF_FIRST
-                self._outbox.popleft()
+                del self._outbox[index]
+
+    def _next_ready(self, now: float) -> int | None:
+        """The first queued message to send now: one queued while Redis was up, or one queued during an
+        outage once the others have had the time to resubscribe."""
+        backlog_due = now >= self._up_since + RESUBSCRIBE_WAIT
+        for index, (queued_at, _, _) in enumerate(self._outbox):
+            if backlog_due or queued_at >= self._up_since:
+                return index
+        return None
+
+    async def _publish(self, topic: str, payload: bytes, *, quiet: bool) -> bool:
+        """Publish one message; a connection the pool kept from before an outage fails once and is
+        replaced, so a failure is retried at once before it counts (and is logged once per streak)."""
+        for attempt in (1, 2):
+            try:
+                await asyncio.wait_for(self._client.publish(self._prefix + topic, payload), REDIS_TIMEOUT)
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if attempt == 2 and not quiet:
+                    self._log_outage(error)
+        return False
