@@ -63,7 +63,7 @@ class Provider:
         self._discovery: Discovery | None = None
         self._keys: dict[str, PyJWK] = {}
         self._algorithms: dict[int, str] = {}  # a key's own `alg`, when its JWK names one
-        self._keys_fetched_at: float | None = None
+        self._refetched_at: float | None = None  # the last refetch an unknown kid caused
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -118,10 +118,13 @@ class Provider:
             found = self._find(kid)
             if found is not None:
                 return found
-            now = time.monotonic()
-            if self._keys_fetched_at is not None and now - self._keys_fetched_at < self._refetch_interval:
-                raise InvalidToken("signed with an unknown key")
-            self._keys_fetched_at = now
+            if self._keys:
+                # An unknown kid after the first fetch: a rotation, or an invented kid. Refetch, but at most
+                # once per interval, whoever asks.
+                now = time.monotonic()
+                if self._refetched_at is not None and now - self._refetched_at < self._refetch_interval:
+                    raise InvalidToken("signed with an unknown key")
+                self._refetched_at = now
             await self._fetch_keys()
         found = self._find(kid)
         if found is None:
@@ -134,15 +137,20 @@ class Provider:
         return self._keys.get(kid)
 
     async def _fetch_keys(self) -> None:
-        document = await self.get_json((await self.discovery()).jwks_uri)
+        self.use_keys(await self.get_json((await self.discovery()).jwks_uri))
+
+    def use_keys(self, document: dict[str, Any]) -> None:
+        """Take the signing keys of a JWKS document (its keys of unknown types are skipped)."""
         keys: dict[str, PyJWK] = {}
         algorithms: dict[int, str] = {}
         for index, entry in enumerate(document.get("keys") or []):
             if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
                 continue
+            if entry.get("kty") not in ("RSA", "EC", "OKP"):
+                continue  # a symmetric key in a public document would let anyone sign
             try:
                 key = PyJWKSet.from_dict({"keys": [entry]}).keys[0]
-            except (jwt.PyJWKSetError, jwt.InvalidKeyError, KeyError, ValueError):
+            except (jwt.PyJWTError, KeyError, ValueError, TypeError):
                 continue  # a key type or curve this library does not know: not ours to use
             keys[str(entry.get("kid", f"#{index}"))] = key
             if isinstance(entry.get("alg"), str):

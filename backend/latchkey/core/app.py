@@ -42,10 +42,14 @@ def create_app(settings: CoreSettings) -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         settings.files_dir.mkdir(parents=True, exist_ok=True)
         await context.broadcast.start()
+        if context.provider is not None:
+            await context.provider.start()
         freeze_startup_heap()
         try:
             yield
         finally:
+            if context.provider is not None:
+                await context.provider.close()
             await context.broadcast.close()
             context.hasher.close()
             await context.db.dispose()

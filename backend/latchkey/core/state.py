@@ -21,6 +21,7 @@ from latchkey.core.security.passwords import PasswordHasher
 from latchkey.core.security.secret_box import SecretBox
 from latchkey.core.security.token_cache import TokenCache
 from latchkey.db import Database
+from latchkey.oidc import Provider
 from latchkey.settings import CoreSettings
 
 
@@ -34,6 +35,7 @@ class CoreContext:
     broker: EventBroker
     tokens: TokenCache
     clock: Clock = field(default=SYSTEM_CLOCK)
+    provider: Provider | None = None  # the OpenID Provider whose ID tokens are exchanged (SPEC §11)
 
     @classmethod
     def build(
@@ -45,7 +47,9 @@ class CoreContext:
         broker = EventBroker(broadcast)
         tokens = TokenCache(broadcast, clock)
         tokens.on_user_changed(broker.wake)
-        return cls(settings, db, hasher, SecretBox(settings.secret_key), broadcast, broker, tokens, clock)
+        provider = Provider(settings.oidc_issuer) if settings.oidc_issuer is not None else None
+        box = SecretBox(settings.secret_key)
+        return cls(settings, db, hasher, box, broadcast, broker, tokens, clock, provider)
 
 
 def core_context(request: ASGIConnection[Any, Any, Any, State]) -> CoreContext:

@@ -10,7 +10,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from latchkey.core.oauth import limits, service
+from latchkey.core.oauth import exchange, limits, service
 from latchkey.core.oauth.forms import MAX_FORM_BYTES, authenticated_form, oauth_client
 from latchkey.core.oauth.schemas import RevokeForm, TokenForm, TokenResponse, token_response
 from latchkey.core.openapi import oauth_errors
@@ -37,14 +37,17 @@ def _required(value: str | None, name: str) -> str:
     guards=_GUARDS,
     request_max_body_size=MAX_FORM_BYTES,
     status_code=200,
-    summary="Issue tokens (password or refresh_token grant)",
+    summary="Issue tokens (password, refresh_token or token-exchange grant)",
     description=(
         "RFC 6749 token endpoint for confidential clients (`Authorization: Secret lks_…`). Refresh tokens "
         "rotate on every use; a rotated-out one presented again within 5 s gets a sibling pair, later it "
         "ends the whole chain (RFC 9700). Failed password grants are rate-limited per account, IP and "
         "pair; the client IP is the first `X-Forwarded-For` entry when the client is the BFF's service "
         "account (`forwards_client_ip`), else the caller's own address. The client is authenticated "
-        "before the body is read; bodies over 16 KiB or with more than 32 parameters are refused."
+        "before the body is read; bodies over 16 KiB or with more than 32 parameters are refused. "
+        "With an identity provider configured (LATCHKEY_OIDC_ISSUER), the RFC 8693 token exchange trades "
+        "the provider's ID token (`subject_token_type=urn:ietf:params:oauth:token-type:id_token`), checked "
+        "by the core itself and exchanged at most once, for tokens of the account it names."
     ),
     security=[{"secret": []}],
     response_headers=[
@@ -66,10 +69,17 @@ async def token(
     elif data.grant_type == "refresh_token":
         refresh_token = _required(data.refresh_token, "refresh_token")
         issued = await service.refresh_grant(ctx, client, refresh_token, now=now)
+    elif data.grant_type == exchange.GRANT_TYPE and ctx.provider is not None:
+        subject_token = _required(data.subject_token, "subject_token")
+        subject_token_type = _required(data.subject_token_type, "subject_token_type")
+        issued = await exchange.exchange_id_token(ctx, client, subject_token, subject_token_type, now=now)
+        return token_response(issued, exchange.ACCESS_TOKEN_TYPE)
     elif not data.grant_type:
         raise ProblemError(400, "invalid_request", "the grant_type parameter is required")
     else:
-        raise ProblemError(400, "unsupported_grant_type", "grant_type must be password or refresh_token")
+        raise ProblemError(
+            400, "unsupported_grant_type", "grant_type must be password, refresh_token or token exchange"
+        )
     return token_response(issued)
 
 

@@ -96,7 +96,7 @@ async def password_grant(
         )
         session.add(chain)
         await session.flush()
-        return _issue_pair(session, ctx, chain, user.role, moment)
+        return issue_pair(session, ctx, chain, user.role, moment)
 
 
 class _Outcome(Enum):
@@ -158,10 +158,10 @@ async def _rotate(
     await session.execute(
         delete(AccessToken).where(AccessToken.chain_id == chain.id, AccessToken.expires_at <= moment)
     )
-    return _Outcome.ISSUED, _issue_pair(session, ctx, chain, user.role, moment), user.id
+    return _Outcome.ISSUED, issue_pair(session, ctx, chain, user.role, moment), user.id
 
 
-def _issue_pair(
+def issue_pair(
     session: AsyncSession, ctx: CoreContext, chain: TokenChain, role: str, moment: datetime
 ) -> IssuedTokens:
     """A new refresh token and access token in `chain` (added to the session, flushed at commit)."""
