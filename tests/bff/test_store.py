@@ -14,7 +14,7 @@ import pytest
 from latchkey.bff.sessions.memory_store import MemorySessionStore
 from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.bff.sessions.store import SessionStore
-from latchkey.bff.sessions.types import NewSession, Tokens, hash_session_id
+from latchkey.bff.sessions.types import NewSession, ProviderSession, Tokens, hash_session_id
 from latchkey.db import Database, sqlite_path
 from latchkey.migrate import upgrade
 from latchkey.sealing import KeyRing
@@ -72,7 +72,12 @@ def sql_store(database: Database, keys: KeyRing) -> SqlSessionStore:
     return SqlSessionStore(database, keys)
 
 
-async def create(store: SessionStore, now: datetime, user: dict[str, object] = USER) -> tuple[str, Tokens]:
+async def create(
+    store: SessionStore,
+    now: datetime,
+    user: dict[str, object] = USER,
+    provider: ProviderSession | None = None,
+) -> tuple[str, Tokens]:
     id_hash = hash_session_id(secrets.token_bytes(32))
     pair = tokens(now)
     await store.create(
@@ -84,9 +89,54 @@ async def create(store: SessionStore, now: datetime, user: dict[str, object] = U
             expires_at=now + timedelta(hours=8),
             user_agent="pytest",
             ip="127.0.0.1",
+            provider=provider,
         )
     )
     return id_hash, pair
+
+
+async def test_a_provider_sign_in_keeps_its_sid_sub_and_id_token_encrypted(
+    store: SessionStore, reopen: Reopen
+) -> None:
+    now = datetime.now(UTC)
+    id_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln"
+    id_hash, _ = await create(store, now, provider=ProviderSession("sid-1", "alice", id_token))
+    record = await store.get(id_hash)
+    assert record is not None and record.provider == ProviderSession("sid-1", "alice", id_token)
+    password, _ = await create(store, now)
+    plain = await store.get(password)
+    assert plain is not None and plain.provider is None
+    # Another ring cannot open the ID token (it is sealed like the tokens), but the sid and sub still
+    # serve a back-channel logout.
+    other = reopen(ring("zz"))
+    foreign = await other.get(id_hash)
+    assert foreign is not None and foreign.provider == ProviderSession("sid-1", "alice", None)
+
+
+async def test_a_back_channel_logout_names_sessions_by_sid_or_by_sub(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    one, _ = await create(store, now, provider=ProviderSession("sid-1", "alice", None))
+    two, _ = await create(store, now, provider=ProviderSession("sid-2", "alice", None))
+    bob, _ = await create(store, now, {**USER, "id": 8}, provider=ProviderSession("sid-3", "bob", None))
+    await create(store, now)  # a password session is never named
+    assert await store.provider_sessions("sid-1", None) == [one]
+    assert await store.provider_sessions("sid-1", "alice") == [one]
+    assert await store.provider_sessions("sid-1", "bob") == []  # a sid of another account
+    assert sorted(await store.provider_sessions(None, "alice")) == sorted([one, two])
+    assert await store.provider_sessions(None, None) == []
+    assert await store.provider_sessions("unknown", None) == []
+    await store.end(one, "provider_logout", now)
+    assert await store.provider_sessions(None, "alice") == [two]
+    assert await store.provider_sessions("sid-3", "bob") == [bob]
+
+
+async def test_a_logout_token_is_honoured_once_until_it_expires(store: SessionStore) -> None:
+    now = datetime.now(UTC)
+    assert await store.first_logout_token("j1", now + timedelta(minutes=10), now) is True
+    assert await store.first_logout_token("j1", now + timedelta(minutes=10), now) is False
+    assert await store.first_logout_token("j2", now + timedelta(minutes=10), now) is True
+    later = now + timedelta(minutes=11)
+    assert await store.first_logout_token("j1", later + timedelta(minutes=10), later) is True
 
 
 async def test_create_get_and_tokens_round_trip(store: SessionStore) -> None:

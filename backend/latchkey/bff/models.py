@@ -37,6 +37,12 @@ class SessionRow(Base):
     ip: Mapped[str] = mapped_column(String(64), default="")
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    # A sign-in through the OpenID Provider: its session and account (what a back-channel logout names),
+    # and its ID token for `id_token_hint`, encrypted like the tokens (under `provider_key_id`).
+    provider_sid: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    provider_sub: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    provider_key_id: Mapped[str | None] = mapped_column(String(16), default=None)
+    id_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
 class RevocationRow(Base):
@@ -52,3 +58,13 @@ class RevocationRow(Base):
     created_at: Mapped[datetime] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(index=True)  # also a lease while one is under way
+
+
+class SeenLogoutToken(Base):
+    """A back-channel logout token's `jti` (hashed with its issuer) already acted on, kept until it could
+    no longer be accepted: each is honoured once."""
+
+    __tablename__ = "bff_seen_logout_tokens"
+
+    jti_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -29,6 +29,7 @@ class MemorySessionStore:
         self.box = TokenBox(ring)
         self._sessions: dict[str, SessionRow] = {}
         self._revocations: dict[str, RevocationRow] = {}
+        self._logout_tokens: dict[str, datetime] = {}
 
     def _record(self, row: SessionRow) -> SessionRecord:
         return rows.session_record(self.box, row)
@@ -81,6 +82,18 @@ class MemorySessionStore:
         for row in live:
             rows.end_row(row, reason, now)
         return [self._record(row) for row in live]
+
+    async def provider_sessions(self, sid: str | None, sub: str | None) -> list[str]:
+        return [row.id_hash for row in self._sessions.values() if rows.names_provider_session(row, sid, sub)]
+
+    async def first_logout_token(self, jti_hash: str, expires_at: datetime, now: datetime) -> bool:
+        for seen, until in list(self._logout_tokens.items()):
+            if until < now:
+                del self._logout_tokens[seen]
+        if jti_hash in self._logout_tokens:
+            return False
+        self._logout_tokens[jti_hash] = expires_at
+        return True
 
     async def claim_refresh(
         self, id_hash: str, version: int, now: datetime, lease: timedelta
@@ -155,4 +168,5 @@ class MemorySessionStore:
         """The same memory seen through another key ring (as another process with other keys would)."""
         other = MemorySessionStore(ring)
         other._sessions, other._revocations = self._sessions, self._revocations
+        other._logout_tokens = self._logout_tokens
         return other

@@ -13,11 +13,28 @@ from typing import Any
 
 from latchkey.bff.models import RevocationRow, SessionRow
 from latchkey.bff.sessions.token_box import TokenBox
-from latchkey.bff.sessions.types import NewSession, PendingRevocation, SessionRecord, Tokens
+from latchkey.bff.sessions.types import (
+    NewSession,
+    PendingRevocation,
+    ProviderSession,
+    SessionRecord,
+    Tokens,
+)
+
+
+def _id_token_ref(id_hash: str) -> str:
+    # The ID token is sealed bound to its session (as the tokens are), under a name of its own.
+    return f"{id_hash}:id_token"
 
 
 def new_session_row(box: TokenBox, new: NewSession) -> SessionRow:
     kid, blob = box.seal(new.id_hash, new.tokens.access_token, new.tokens.refresh_token)
+    provider = new.provider
+    provider_kid, id_token_blob = (
+        box.seal_one(_id_token_ref(new.id_hash), provider.id_token)
+        if provider is not None and provider.id_token is not None
+        else (None, None)
+    )
     return SessionRow(
         id_hash=new.id_hash,
         public_id=secrets.token_urlsafe(16),
@@ -36,6 +53,10 @@ def new_session_row(box: TokenBox, new: NewSession) -> SessionRow:
         ip=new.ip[:64],
         ended_at=None,
         end_reason=None,
+        provider_sid=provider.sid[:255] if provider is not None and provider.sid else None,
+        provider_sub=provider.sub[:255] if provider is not None else None,
+        provider_key_id=provider_kid,
+        id_token_encrypted=id_token_blob,
     )
 
 
@@ -43,6 +64,14 @@ def session_record(box: TokenBox, row: SessionRow) -> SessionRecord:
     """The record of a row, its tokens opened (None when no key of the ring opens them)."""
     opened = box.open(row.id_hash, row.key_id, row.tokens_encrypted)
     tokens = Tokens(opened[0], opened[1], row.access_issued_at, row.access_expires_at) if opened else None
+    provider = None
+    if row.provider_sub is not None:
+        id_token = (
+            box.open_one(_id_token_ref(row.id_hash), row.provider_key_id, row.id_token_encrypted)
+            if row.provider_key_id is not None and row.id_token_encrypted is not None
+            else None
+        )
+        provider = ProviderSession(row.provider_sid, row.provider_sub, id_token)
     return SessionRecord(
         id_hash=row.id_hash,
         public_id=row.public_id,
@@ -57,7 +86,18 @@ def session_record(box: TokenBox, row: SessionRow) -> SessionRecord:
         ip=row.ip,
         ended_at=row.ended_at,
         end_reason=row.end_reason,
+        provider=provider,
     )
+
+
+def names_provider_session(row: SessionRow, sid: str | None, sub: str | None) -> bool:
+    """Does a back-channel logout naming `sid` and/or `sub` end this (live) row? `sid` names one provider
+    session (and, with `sub`, must belong to it); `sub` alone names every session of that account."""
+    if row.ended_at is not None or row.provider_sub is None:
+        return False
+    if sid is not None:
+        return row.provider_sid == sid and (sub is None or row.provider_sub == sub)
+    return sub is not None and row.provider_sub == sub
 
 
 def claimable(row: SessionRow, version: int, now: datetime) -> bool:

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from latchkey.bff.models import RevocationRow, SessionRow
+from latchkey.bff.models import RevocationRow, SeenLogoutToken, SessionRow
 from latchkey.bff.sessions import rows
 from latchkey.bff.sessions.token_box import TokenBox
 from latchkey.bff.sessions.types import NewSession, PendingRevocation, SessionRecord, Tokens
@@ -100,6 +101,30 @@ class SqlSessionStore:
             for row in live:
                 rows.end_row(row, reason, now)
             return [self._record(row) for row in live]
+
+    async def provider_sessions(self, sid: str | None, sub: str | None) -> list[str]:
+        if sid is None and sub is None:
+            return []
+        query = select(SessionRow).where(SessionRow.ended_at.is_(None))
+        if sid is not None:
+            query = query.where(SessionRow.provider_sid == sid)
+        else:
+            query = query.where(SessionRow.provider_sub == sub)
+        async with self.db.read() as session:
+            found = await session.scalars(query)
+            return [row.id_hash for row in found if rows.names_provider_session(row, sid, sub)]
+
+    async def first_logout_token(self, jti_hash: str, expires_at: datetime, now: datetime) -> bool:
+        async with self.db.write() as session:
+            await session.execute(delete(SeenLogoutToken).where(SeenLogoutToken.expires_at < now))
+            if await session.get(SeenLogoutToken, jti_hash) is not None:
+                return False
+            session.add(SeenLogoutToken(jti_hash=jti_hash, expires_at=expires_at))
+            try:
+                await session.flush()
+            except IntegrityError:
+                return False
+        return True
 
     async def claim_refresh(
         self, id_hash: str, version: int, now: datetime, lease: timedelta

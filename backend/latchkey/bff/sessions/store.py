@@ -34,6 +34,16 @@ class SessionStore(Protocol):
 
     async def end_all(self, user_id: int, reason: str, now: datetime) -> list[SessionRecord]: ...
 
+    async def provider_sessions(self, sid: str | None, sub: str | None) -> list[str]:
+        """Ids of the live sessions a back-channel logout naming `sid` and/or `sub` ends
+        (`rows.names_provider_session`)."""
+        ...
+
+    async def first_logout_token(self, jti_hash: str, expires_at: datetime, now: datetime) -> bool:
+        """Record a back-channel logout token until `expires_at`: True the first time, False for a replay
+        (forgotten ones past their end are dropped on the way)."""
+        ...
+
     async def claim_refresh(
         self, id_hash: str, version: int, now: datetime, lease: timedelta
     ) -> SessionRecord | None:

@@ -23,6 +23,17 @@ class Tokens:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderSession:
+    """Where a session signed in through the OpenID Provider came from (SPEC §11): the provider's session
+    (`sid`) and account (`sub`), which a back-channel logout names, and the ID token kept (encrypted) for
+    `id_token_hint` at logout."""
+
+    sid: str | None
+    sub: str
+    id_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class NewSession:
     """What a store needs to create a session: its id's hash, the user's profile snapshot, its first
     tokens, when it starts and ends, and the browser it belongs to."""
@@ -34,6 +45,7 @@ class NewSession:
     expires_at: datetime
     user_agent: str
     ip: str
+    provider: ProviderSession | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,7 @@ class SessionRecord:
     ip: str
     ended_at: datetime | None
     end_reason: str | None
+    provider: ProviderSession | None = None  # None: a password sign-in
 
 
 @dataclass(frozen=True, slots=True)
