@@ -32,6 +32,9 @@ from latchkey.bff.edge.forwarded import ClientAddress
 from latchkey.bff.edge.paths import Routes
 from latchkey.bff.edge.protocol import ABSOLUTE_FORM
 from latchkey.bff.edge.static import StaticSite
+from latchkey.bff.oidc.flow import FlowCookies
+from latchkey.bff.oidc.login import OidcLogin
+from latchkey.bff.oidc.routes import Oidc
 from latchkey.bff.openapi import complete_document, problem_responses
 from latchkey.bff.proxy import ApiProxy, StreamRegistry
 from latchkey.bff.routes import bff_router
@@ -39,6 +42,7 @@ from latchkey.bff.sessions.service import SessionService
 from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.broadcast import Broadcast, namespace
 from latchkey.db import Database
+from latchkey.oidc import Provider
 from latchkey.problems import ProblemError, exception_handlers
 from latchkey.runtime import freeze_startup_heap
 from latchkey.sealing import KeyRing
@@ -100,6 +104,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
     streams = StreamRegistry()
     broadcast = Broadcast(settings.redis_url, app="bff", namespace=namespace(settings.database_url))
     sessions = SessionService(settings, SqlSessionStore(db, ring), ring, core, broadcast=broadcast)
+    oidc = provider_login(settings, ring)
     # A session that ends on this instance closes its open streams at once; on another, within a second.
     sessions.on_end(streams.close_session)
     proxy = ApiProxy(settings, sessions, streams)
@@ -108,6 +113,8 @@ def create_app(settings: BffSettings) -> ASGIApp:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await core.start()
         await broadcast.start()
+        if oidc is not None:
+            await oidc.login.provider.start()
         await proxy.startup()
         sweeper = asyncio.create_task(sessions.run_sweeper())
         freeze_startup_heap()
@@ -120,6 +127,8 @@ def create_app(settings: BffSettings) -> ASGIApp:
             await sessions.close()
             await proxy.shutdown()
             await broadcast.close()
+            if oidc is not None:
+                await oidc.login.provider.close()
             await core.close()
             await db.dispose()
 
@@ -130,6 +139,8 @@ def create_app(settings: BffSettings) -> ASGIApp:
                 "sessions": sessions,
                 "db": db,
                 "broadcast": broadcast,
+                "oidc": oidc,
+                "login_methods": settings.login_methods,
                 "client_address": ClientAddress(settings.trusted_proxies),
             }
         ),
@@ -148,6 +159,20 @@ def create_app(settings: BffSettings) -> ASGIApp:
     app = CsrfMiddleware(app, settings)
     app = CanonicalPaths(app)
     return HeaderSizeLimit(app)
+
+
+def provider_login(settings: BffSettings, ring: KeyRing) -> Oidc | None:
+    """The OIDC sign-in's parts when a provider is configured (SPEC §11): the provider (discovery and
+    keys fetched when first needed, so the BFF starts while it is down), the client, the flow cookies."""
+    if settings.oidc_issuer is None:
+        return None
+    return Oidc(
+        login=OidcLogin(settings, Provider(settings.oidc_issuer)),
+        flows=FlowCookies(ring, secure=settings.cookie_secure, path=f"{settings.base_path}/bff/callback"),
+        base_path=settings.base_path,
+        public_origin=settings.public_origin,
+        password_login="password" in settings.login_methods,
+    )
 
 
 def app_from_env() -> ASGIApp:

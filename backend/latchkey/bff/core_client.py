@@ -83,6 +83,14 @@ class CoreClient:
     async def password_grant(self, username: str, password: str, ip: str) -> Tokens:
         return await self._grant({"grant_type": "password", "username": username, "password": password}, ip)
 
+    async def exchange_id_token(self, id_token: str, ip: str) -> Tokens:
+        form = {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": id_token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+        }
+        return await self._grant(form, ip)
+
     async def refresh(self, refresh_token: str) -> Tokens:
         return await self._grant({"grant_type": "refresh_token", "refresh_token": refresh_token}, None)
 

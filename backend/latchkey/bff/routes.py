@@ -9,10 +9,12 @@ from litestar.datastructures import State
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from latchkey.bff.edge.forwarded import ClientAddress
+from latchkey.bff.oidc.routes import backchannel_logout, callback, login_methods, login_oidc, oidc_of
 from latchkey.bff.openapi import PASSWORD_ROUTE, problem_responses
 from latchkey.bff.schemas import (
     ActiveSession,
     LoginRequest,
+    LogoutOut,
     ReauthenticateRequest,
     SessionInfo,
     SessionList,
@@ -65,7 +67,10 @@ async def current_session(request: Request[Any, Any, State]) -> tuple[SessionSer
 
 @post("/login", guards=[require_json], status_code=200, responses=problem_responses(*PASSWORD_ROUTE))
 async def login(request: Request[Any, Any, State], data: LoginRequest) -> Response[SessionOut]:
-    """Exchange a username and password for a session cookie (the tokens stay here)."""
+    """Exchange a username and password for a session cookie (the tokens stay here). 404 when password
+    sign-in is off (LATCHKEY_LOGIN_METHODS=oidc)."""
+    if "password" not in request.app.state.login_methods:
+        raise ProblemError(404, "not_found", "password sign-in is off; sign in through the provider")
     if (
         not data.username
         or not data.password
@@ -98,17 +103,33 @@ async def session(request: Request[Any, Any, State]) -> SessionOut:
     responses=problem_responses(*PASSWORD_ROUTE),
 )
 async def reauthenticate(request: Request[Any, Any, State], data: ReauthenticateRequest) -> None:
-    """A fresh password grant for the session's user: same session, new tokens and auth_time."""
+    """A fresh password grant for the session's user: same session, new tokens and auth_time. A session
+    from the provider re-authenticates there: 409 `reauth_with_provider` with its `login_url`."""
     service, record = await current_session(request)
+    oidc = oidc_of(request)
+    if record.provider is not None and oidc is not None:
+        raise ProblemError(
+            409,
+            "reauth_with_provider",
+            "this session signed in through the identity provider; confirm there",
+            extra={"login_url": oidc.login_url},
+        )
     if not data.password or len(data.password) > MAX_FIELD:
         raise ProblemError(401, "invalid_credentials", "the password is wrong")
     await service.reauthenticate(record, data.password, peer_ip(request))
 
 
 @post("/logout", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(403))
-async def logout(request: Request[Any, Any, State], everywhere: bool = False) -> Response[None]:
-    """End this session (or all of the user's with `?everywhere=true`); 204 even without a session."""
-    headers = await service_of(request).logout(request.scope["headers"], everywhere=everywhere)
+async def logout(request: Request[Any, Any, State], everywhere: bool = False) -> Response[LogoutOut | None]:
+    """End this session (or all of the user's with `?everywhere=true`); 204 even without a session. A
+    session from the provider answers 200 `{"logout_url": …}` when the provider has an end-session
+    endpoint (RP-Initiated Logout): the SPA navigates there to end the provider's session too."""
+    headers, ended = await service_of(request).logout(request.scope["headers"], everywhere=everywhere)
+    oidc = oidc_of(request)
+    if ended is not None and ended.provider is not None and oidc is not None:
+        url = await oidc.login.logout_url(ended.provider.id_token, f"{oidc.origin(request)}/")
+        if url is not None:
+            return Response(LogoutOut(logout_url=url), status_code=200, headers=headers)
     return Response(None, status_code=HTTP_204_NO_CONTENT, headers=headers)
 
 
@@ -144,6 +165,17 @@ async def end_session(request: Request[Any, Any, State], session_id: str) -> Res
 def bff_router(base_path: str) -> Router:
     return Router(
         path=f"{base_path}/bff",
-        route_handlers=[login, session, reauthenticate, logout, list_sessions, end_session],
+        route_handlers=[
+            login,
+            session,
+            reauthenticate,
+            logout,
+            list_sessions,
+            end_session,
+            login_methods,
+            login_oidc,
+            callback,
+            backchannel_logout,
+        ],
         tags=["bff"],
     )

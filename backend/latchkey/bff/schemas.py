@@ -48,3 +48,9 @@ class ActiveSession(msgspec.Struct, kw_only=True):
 class SessionList(msgspec.Struct, kw_only=True):
     items: list[ActiveSession]
     next_cursor: str | None = None
+
+
+class LogoutOut(msgspec.Struct, kw_only=True):
+    """A provider session's logout: where the browser goes to end the provider's session too."""
+
+    logout_url: str

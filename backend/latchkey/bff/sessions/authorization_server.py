@@ -41,6 +41,10 @@ class AuthorizationServer(Protocol):
 
     async def refresh(self, refresh_token: str) -> Tokens: ...
 
+    async def exchange_id_token(self, id_token: str, ip: str) -> Tokens:
+        """RFC 8693 token exchange of the provider's ID token for core tokens (SPEC §11)."""
+        ...
+
     async def revoke(self, refresh_token: str) -> None:
         """Revoke a refresh token's chain (RFC 7009); returns only once the core confirmed it."""
         ...

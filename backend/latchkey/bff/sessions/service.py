@@ -33,7 +33,14 @@ from latchkey.bff.sessions.revoker import Revoker
 from latchkey.bff.sessions.store import SessionStore
 from latchkey.bff.sessions.sweeper import Sweeper
 from latchkey.bff.sessions.timeouts import idle_ends_at
-from latchkey.bff.sessions.types import Grant, NewSession, SessionRecord, Tokens, hash_session_id
+from latchkey.bff.sessions.types import (
+    Grant,
+    NewSession,
+    ProviderSession,
+    SessionRecord,
+    Tokens,
+    hash_session_id,
+)
 from latchkey.broadcast import Broadcast
 from latchkey.clock import SYSTEM_CLOCK, Clock
 from latchkey.problems import ProblemError
@@ -145,19 +152,56 @@ class SessionService:
         self._logins += 1
         try:
             tokens = await self._password_grant(username, password, ip)
-            try:
-                user = await self._core.me(tokens.access_token)
-            except CoreUnavailable as exc:
-                raise unavailable(exc) from None
-            except GrantRefused as refusal:
-                raise refused(refusal) from None
+            user = await self._profile(tokens)
         finally:
             self._logins -= 1
+        return await self._open(tokens, user, ip=ip, user_agent=user_agent, previous=previous)
+
+    async def login_with_provider(
+        self,
+        id_token: str,
+        claims: dict[str, Any],
+        *,
+        ip: str,
+        user_agent: str,
+        headers: Headers = (),
+    ) -> SignedIn:
+        """A sign-in through the OpenID Provider (SPEC §11): the core exchanges the ID token (RFC 8693)
+        and checks it itself; then a new session exactly as a password login makes one, remembering the
+        provider's `sid` and `sub` (for a back-channel logout) and the ID token (for `id_token_hint`).
+        CoreUnavailable and GrantRefused pass through for the callback to turn into its codes."""
+        previous = self._cookie_session(headers)
+        tokens = await self._core.exchange_id_token(id_token, ip)
+        user = await self._profile(tokens)
+        sid = claims.get("sid")
+        provider = ProviderSession(sid if isinstance(sid, str) else None, str(claims["sub"]), id_token)
+        return await self._open(
+            tokens, user, ip=ip, user_agent=user_agent, previous=previous, provider=provider
+        )
+
+    async def _profile(self, tokens: Tokens) -> dict[str, Any]:
+        try:
+            return await self._core.me(tokens.access_token)
+        except CoreUnavailable as exc:
+            raise unavailable(exc) from None
+        except GrantRefused as refusal:
+            raise refused(refusal) from None
+
+    async def _open(
+        self,
+        tokens: Tokens,
+        user: dict[str, Any],
+        *,
+        ip: str,
+        user_agent: str,
+        previous: str | None,
+        provider: ProviderSession | None = None,
+    ) -> SignedIn:
         sid = new_session_id()
         now = self.clock.now()
         expires_at = now + timedelta(seconds=self.settings.session_max_age)
         record = await self._store.create(
-            NewSession(hash_session_id(sid), user, tokens, now, expires_at, user_agent, ip)
+            NewSession(hash_session_id(sid), user, tokens, now, expires_at, user_agent, ip, provider)
         )
         if previous is not None and previous != record.id_hash:
             # A login from a browser that still holds a session replaces it, so nothing lingers behind.
@@ -198,25 +242,41 @@ class SessionService:
         if old is not None:
             self.background.spawn(self.revoker.revoke([old.refresh_token]))
 
-    async def logout(self, headers: Headers, *, everywhere: bool) -> dict[str, str]:
-        """`/bff/logout`: end this session (or all of the user's); the headers that clear the browser.
-        Only a live session's cookie ends anything: an ended, expired or idle session's cookie cannot end
-        the user's other sessions (`everywhere`)."""
+    async def logout(
+        self, headers: Headers, *, everywhere: bool
+    ) -> tuple[dict[str, str], SessionRecord | None]:
+        """`/bff/logout`: end this session (or all of the user's); the headers that clear the browser, and
+        the record of the live session that ended (None when none did). Only a live session's cookie
+        ends anything: an ended, expired or idle session's cookie cannot end the user's other sessions
+        (`everywhere`)."""
         id_hash = self._cookie_session(headers)
-        if id_hash is not None:
-            await self._logout(id_hash, everywhere)
-        return self._policy.logout_headers()
+        record = await self._logout(id_hash, everywhere) if id_hash is not None else None
+        return self._policy.logout_headers(), record
 
-    async def _logout(self, id_hash: str, everywhere: bool) -> None:
+    async def _logout(self, id_hash: str, everywhere: bool) -> SessionRecord | None:
         try:
             record = await self.endings.check(await self._store.get(id_hash), self.clock.now().timestamp())
         except ProblemError:
             self.endings.notify(id_hash)  # ended (or just ended by the check): nothing more to do here
-            return
+            return None
         if everywhere:
             await self.endings.end_all(record.user_id, "logout_everywhere")
         else:
             await self.endings.end(id_hash, "logout")
+        return record
+
+    async def end_provider_sessions(self, sid: str | None, sub: str | None) -> int:
+        """A back-channel logout: end the sessions the provider names (by `sid`, else every session of
+        `sub` from the provider) here and, through the broadcast, everywhere; their chains are revoked."""
+        found = await self._store.provider_sessions(sid, sub)
+        if found:
+            await self.endings.end_many(found, "provider_logout")
+        return len(found)
+
+    async def first_logout_token(self, replay_key: str) -> bool:
+        """Whether a back-channel logout token is new (remembered until it could no longer be accepted)."""
+        now = self.clock.now()
+        return await self._store.first_logout_token(replay_key, now + timedelta(minutes=11), now)
 
     async def list_active(self, record: SessionRecord) -> list[SessionRecord]:
         """The live sessions of `record`'s user, newest first."""

@@ -4,11 +4,13 @@ re-authentication, every way a session ends by the user's hand, the list, and th
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from latchkey.bff.sessions import service as service_module
 from latchkey.bff.sessions.authorization_server import GrantRefused
+from latchkey.bff.sessions.service import SignedIn
 from latchkey.clock import ManualClock
 from latchkey.problems import ProblemError
 from latchkey.settings import BffSettings
@@ -127,7 +129,7 @@ async def test_logout_ends_the_session_and_clears_the_browser(world: World) -> N
     signed_in = await world.login()
     scope = scope_of(signed_in)
     await world.service.authorize(scope)
-    assert await world.service.logout(scope["headers"], everywhere=False) == CLEARED
+    assert (await world.service.logout(scope["headers"], everywhere=False))[0] == CLEARED
     assert (await world.record(signed_in)).end_reason == "logout"
     assert world.ended == [signed_in.record.id_hash]
     assert signed_in.record.tokens is not None
@@ -151,7 +153,7 @@ async def test_logout_everywhere_ends_only_the_users_sessions(world: World) -> N
 async def test_an_ended_sessions_cookie_cannot_log_out_everywhere(world: World) -> None:
     old, current = await world.login(), await world.login()
     await world.service.logout(scope_of(old)["headers"], everywhere=False)
-    assert await world.service.logout(scope_of(old)["headers"], everywhere=True) == CLEARED
+    assert (await world.service.logout(scope_of(old)["headers"], everywhere=True))[0] == CLEARED
     assert (await world.record(current)).ended_at is None
 
 
@@ -166,7 +168,7 @@ async def test_an_idle_sessions_cookie_cannot_log_out_everywhere(world: World) -
 
 async def test_logout_without_a_cookie_still_clears(world: World) -> None:
     await world.login()
-    assert await world.service.logout([(b"cookie", b"theme=dark")], everywhere=True) == CLEARED
+    assert (await world.service.logout([(b"cookie", b"theme=dark")], everywhere=True))[0] == CLEARED
     assert world.ended == []
 
 
@@ -175,7 +177,7 @@ async def test_a_cookie_on_a_parent_domain_is_cleared_but_not_the_sites_cookies(
 ) -> None:
     world = await make_world(bff_settings(LATCHKEY_COOKIE_DOMAIN="example.test"), clock, store, core)
     try:
-        headers = await world.service.logout((), everywhere=False)
+        headers, _ = await world.service.logout((), everywhere=False)
         assert headers["Clear-Site-Data"] == '"cache", "storage"'
         assert headers["Set-Cookie"].startswith("__Secure-latchkey=; Max-Age=0;")
         assert "Domain=example.test" in headers["Set-Cookie"]
@@ -288,3 +290,66 @@ async def test_end_listeners_hear_every_ending_in_order(
         assert world.ended == [signed_in.record.id_hash]
     finally:
         await world.service.close()
+
+
+# --- sign-in through the provider (SPEC §11) ---------------------------------------------------------
+
+
+async def provider_login(world: World, who: str, sid: str, cookie: dict[str, Any] | None = None) -> SignedIn:
+    headers = cookie["headers"] if cookie is not None else ()
+    claims = {"sub": f"sub-{who}", "sid": sid}
+    return await world.service.login_with_provider(
+        f"idt_{who}", claims, ip="203.0.113.9", user_agent="pytest", headers=headers
+    )
+
+
+async def test_a_provider_sign_in_is_a_session_like_a_password_one_that_remembers_where_it_came_from(
+    world: World,
+) -> None:
+    password = await world.login("alice")
+    signed_in = await provider_login(world, "alice", "sid-1", scope_of(password))
+    record = await world.record(signed_in)
+    assert record.provider is not None
+    assert (record.provider.sid, record.provider.sub, record.provider.id_token) == (
+        "sid-1",
+        "sub-alice",
+        "idt_alice",
+    )
+    assert record.user["email"] == "alice@example.test"
+    # It replaced the browser's password session, as a password login would.
+    assert (await world.record(password)).end_reason == "replaced"
+    grant = await world.service.authorize(scope_of(signed_in))
+    assert grant.user_id == record.user_id
+
+
+async def test_a_back_channel_logout_ends_the_named_sessions_and_revokes_their_chains(world: World) -> None:
+    first = await provider_login(world, "alice", "sid-1")
+    second = await provider_login(world, "alice", "sid-2")
+    bob = await provider_login(world, "bob", "sid-3")
+    password = await world.login("alice")
+    assert await world.service.end_provider_sessions("sid-1", None) == 1
+    assert (await world.record(first)).end_reason == "provider_logout"
+    assert (await world.record(second)).ended_at is None
+    assert await world.service.end_provider_sessions(None, "sub-alice") == 1  # the rest of alice's
+    assert (await world.record(second)).end_reason == "provider_logout"
+    assert (await world.record(password)).ended_at is None  # a password session is not the provider's
+    assert (await world.record(bob)).ended_at is None
+    assert await world.service.end_provider_sessions("sid-unknown", None) == 0
+    first_tokens, second_tokens = first.record.tokens, second.record.tokens
+    assert first_tokens is not None and second_tokens is not None
+    await world.service.background.wait()
+    assert {first_tokens.refresh_token, second_tokens.refresh_token} <= set(world.core.revoked)
+    assert set(world.ended) >= {first.record.id_hash, second.record.id_hash}
+
+
+async def test_a_logout_token_is_honoured_once(world: World) -> None:
+    assert await world.service.first_logout_token("key") is True
+    assert await world.service.first_logout_token("key") is False
+
+
+async def test_logout_reports_the_ended_provider_session_for_the_logout_url(world: World) -> None:
+    signed_in = await provider_login(world, "alice", "sid-1")
+    _, ended = await world.service.logout(scope_of(signed_in)["headers"], everywhere=False)
+    assert ended is not None and ended.provider is not None and ended.provider.id_token == "idt_alice"
+    _, again = await world.service.logout(scope_of(signed_in)["headers"], everywhere=False)
+    assert again is None
