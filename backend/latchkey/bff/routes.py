@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, Router, delete, get, post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from latchkey.bff.edge.forwarded import ClientAddress
@@ -119,7 +120,14 @@ async def reauthenticate(request: Request[Any, Any, State], data: Reauthenticate
     await service.reauthenticate(record, data.password, peer_ip(request))
 
 
-@post("/logout", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(403))
+@post(
+    "/logout",
+    status_code=200,
+    responses={
+        204: ResponseSpec(None, description="the session ended (or there was none)"),
+        **problem_responses(403),
+    },
+)
 async def logout(request: Request[Any, Any, State], everywhere: bool = False) -> Response[LogoutOut | None]:
     """End this session (or all of the user's with `?everywhere=true`); 204 even without a session. A
     session from the provider answers 200 `{"logout_url": …}` when the provider has an end-session

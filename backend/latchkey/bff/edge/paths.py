@@ -12,6 +12,8 @@ from latchkey.settings import BffSettings
 
 # Paths Litestar serves besides `{base}/bff`: the probes and the OpenAPI document (never under the base).
 FRAMEWORK_PATHS = ("/healthz", "/readyz", "/schema")
+# Under `{base}/bff`: page navigations of the provider sign-in, and the provider's back-channel call.
+NAVIGATIONS = ("/login/oidc", "/callback", "/backchannel-logout")
 
 
 def _under(path: str, exact: str, prefix: str) -> bool:
@@ -22,7 +24,15 @@ class Routes:
     """The BFF's path classification: `is_api`, `is_bff`, `is_guarded` (CSRF and CORS apply) and
     `is_framework` (Litestar's, even when the SPA is served)."""
 
-    __slots__ = ("_api_prefix", "_bff_prefix", "_framework_exact", "_framework_prefixes", "api", "bff")
+    __slots__ = (
+        "_api_prefix",
+        "_bff_prefix",
+        "_framework_exact",
+        "_framework_prefixes",
+        "_navigations",
+        "api",
+        "bff",
+    )
 
     def __init__(self, base_path: str) -> None:
         self.api = f"{base_path}/api"
@@ -32,6 +42,9 @@ class Routes:
         owned = (self.bff, *FRAMEWORK_PATHS)
         self._framework_exact = frozenset(owned)
         self._framework_prefixes = tuple(f"{path}/" for path in owned)
+        # The sign-in's page navigations and the provider's server-to-server call (SPEC §11): no fetch()
+        # of the SPA, so no X-CSRF; each defends itself (the flow cookie's state, the logout token).
+        self._navigations = frozenset(f"{self.bff}{path}" for path in NAVIGATIONS)
 
     @classmethod
     def of(cls, settings: BffSettings) -> Routes:
@@ -51,8 +64,8 @@ class Routes:
         return _under(path, self.bff, self._bff_prefix)
 
     def is_guarded(self, path: str) -> bool:
-        """Called by the SPA with its cookie: CSRF and CORS apply."""
-        return self.is_api(path) or self.is_bff(path)
+        """Called by the SPA with its cookie: CSRF and CORS apply (not to the sign-in's navigations)."""
+        return self.is_api(path) or (self.is_bff(path) and path not in self._navigations)
 
     def is_framework(self, path: str) -> bool:
         """Served by Litestar even when the SPA is: never falls back to index.html."""

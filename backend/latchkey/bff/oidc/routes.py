@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_302_FOUND, HTTP_303_SEE_OTHER
 
@@ -96,13 +97,17 @@ def safe_return_to(value: str | None) -> str:
     return value
 
 
-def login_error(code: str, headers: dict[str, str] | None = None) -> Response[None]:
+def redirect(status: int, location: str, *set_cookies: str) -> ASGIResponse:
+    """A redirect that is never cached, setting any number of cookies (Litestar's `Response` keeps
+    headers in a dict: one `Set-Cookie` at most)."""
+    headers = [("Location", location), ("Cache-Control", "no-store")]
+    headers += [("Set-Cookie", value) for value in set_cookies]
+    return ASGIResponse(status_code=status, headers=headers)
+
+
+def login_error(code: str, *set_cookies: str) -> ASGIResponse:
     """The 303 every failed provider sign-in answers: the SPA's login page says what happened."""
-    return Response(
-        None,
-        status_code=HTTP_303_SEE_OTHER,
-        headers={"Location": f"/login?error={quote(code)}", **NO_STORE, **(headers or {})},
-    )
+    return redirect(HTTP_303_SEE_OTHER, f"/login?error={quote(code)}", *set_cookies)
 
 
 @get(
@@ -131,7 +136,7 @@ def login_methods(request: Request[Any, Any, State]) -> LoginMethods:
 )
 async def login_oidc(
     request: Request[Any, Any, State], return_to: str | None = None, prompt: str | None = None
-) -> Response[None]:
+) -> ASGIResponse:
     """302 to the provider's authorization endpoint with a fresh state, nonce and PKCE challenge, carried
     by a sealed flow cookie. `prompt=login` asks the provider for the password again (re-authentication).
     404 without a provider."""
@@ -147,11 +152,7 @@ async def login_oidc(
     except LoginFailed as failure:
         log.warning("provider sign-in not started: %s", failure)
         return login_error(failure.code)
-    return Response(
-        None,
-        status_code=HTTP_302_FOUND,
-        headers={"Location": url, "Set-Cookie": started.set_cookie, **NO_STORE},
-    )
+    return redirect(HTTP_302_FOUND, url, started.set_cookie)
 
 
 @get(
@@ -166,10 +167,10 @@ async def login_oidc(
 async def callback(
     request: Request[Any, Any, State],
     code: str | None = None,
-    state: str | None = None,
+    flow_state: Annotated[str | None, Parameter(query="state")] = None,
     error: str | None = None,
     iss: str | None = None,
-) -> Response[None] | ASGIResponse:
+) -> ASGIResponse:
     """Check the flow, redeem the code, check the ID token, get core tokens by token exchange and start
     the session; 303 to `return_to`. Every failure is a 303 to `/login?error=<code>`."""
     oidc = oidc_of(request)
@@ -178,19 +179,18 @@ async def callback(
     service: SessionService = request.app.state.sessions
     cookies = [value for name, value in request.scope["headers"] if name == b"cookie"]
     try:
-        flow, clear = oidc.flows.finish(cookies, state or "", service.clock.now().timestamp())
+        flow, clear = oidc.flows.finish(cookies, flow_state or "", service.clock.now().timestamp())
     except FlowExpired:
         # An unknown, reused or expired flow; the provider's own error (a cancel) says more when given.
         return login_error("login_cancelled" if error == "access_denied" else "login_expired")
-    clearing = {"Set-Cookie": clear}
     if error is not None:
         log.info("the provider answered error=%r", error[:64])
-        return login_error("login_cancelled" if error == "access_denied" else "login_failed", clearing)
+        return login_error("login_cancelled" if error == "access_denied" else "login_failed", clear)
     if iss is not None and iss != oidc.login.provider.issuer:
         log.warning("a callback named another issuer (RFC 9207)")
-        return login_error("login_failed", clearing)
+        return login_error("login_failed", clear)
     if not code or len(code) > 2048:
-        return login_error("login_failed", clearing)
+        return login_error("login_failed", clear)
     try:
         id_token, claims = await oidc.login.redeem(code, flow, oidc.redirect_uri(request))
         signed_in = await service.login_with_provider(
@@ -202,24 +202,18 @@ async def callback(
         )
     except LoginFailed as failure:
         log.warning("provider sign-in failed: %s", failure)
-        return login_error(failure.code, clearing)
+        return login_error(failure.code, clear)
     except CoreUnavailable:
-        return login_error("provider_unavailable", clearing)
+        return login_error("provider_unavailable", clear)
     except GrantRefused as refusal:
         log.warning("the core refused a provider sign-in: %s %s", refusal.status, refusal.error)
         code_ = "provider_unavailable" if refusal.status >= 500 else "login_failed"
-        return login_error(code_, clearing)
+        return login_error(code_, clear)
     except ProblemError as problem:
         log.warning("provider sign-in failed: %s", problem.code)
-        return login_error("provider_unavailable" if problem.status >= 500 else "login_failed", clearing)
+        return login_error("provider_unavailable" if problem.status >= 500 else "login_failed", clear)
     # Two cookies in one answer: the flow's removal and the new session.
-    headers = [
-        ("Location", flow.return_to),
-        ("Cache-Control", "no-store"),
-        ("Set-Cookie", clear),
-        ("Set-Cookie", signed_in.set_cookie),
-    ]
-    return ASGIResponse(status_code=HTTP_303_SEE_OTHER, headers=headers)
+    return redirect(HTTP_303_SEE_OTHER, flow.return_to, clear, signed_in.set_cookie)
 
 
 @post(
