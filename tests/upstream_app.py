@@ -15,7 +15,8 @@ HTTP (any method, any path, under any base):
 
 WebSocket `…/ws`: echoes text and binary frames; `whoami` answers the `Authorization` and `Origin` it was
 opened with (JSON); `close:<code>` closes with that code; it accepts the first offered subprotocol of
-`chat`, `superchat`. `…/ws-reject` refuses the upgrade with 403.
+`chat`, `superchat`. `…/ws?tag=T` records the close code its peer closed with, read back as JSON from
+`…/ws-closed?tag=T` (null while open). `…/ws-reject` refuses the upgrade with 403.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     path = request.path
     if path.endswith("/ws"):
         return await websocket(request)
+    if path.endswith("/ws-closed"):
+        return web.json_response({"code": request.app["ws_closes"].get(request.query.get("tag"))})
     if path.endswith("/ws-reject"):
         return web.json_response({"error": "forbidden"}, status=403)
     if path.endswith("/stream"):
@@ -116,12 +119,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await socket.send_str(text)
         elif message.type is WSMsgType.BINARY:
             await socket.send_bytes(message.data)
+    tag = request.query.get("tag")
+    if tag is not None:
+        request.app["ws_closes"][tag] = socket.close_code
     return socket
 
 
 def create_app() -> web.Application:
     app = web.Application(client_max_size=1024**3)
     app["seen_tokens"] = set()
+    app["ws_closes"] = {}
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 

@@ -209,16 +209,39 @@ _TARGETS = (
 # Variants of the BFF, listed against the same floor when the run measured them.
 _INFORMATIONAL = (("bff_postgres", "PostgreSQL sessions"), ("bff_workers2", "--workers 2"))
 
+# SPEC §12: a configured route (`/core-route` → the core, token `user`) on the same BFF as `/api`, judged
+# against the same floors as `/api` when the run measured it (runs from before routes existed did not).
+_ROUTE = "bff_route"
+_ROUTE_TARGETS = (
+    _Target(
+        "Custom route throughput vs direct (32 connections)",
+        _FLOOR,
+        _THROUGHPUT_FLOOR,
+        _throughput(_ROUTE, "ratio"),
+        _ratio,
+    ),
+    _Target(
+        "Custom route throughput vs bare forwarder",
+        "≥ 0.90× bare",
+        0.90,
+        _throughput(_ROUTE, "vs_bare"),
+        _ratio,
+    ),
+)
+
 
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each SPEC §9 target as {name, target, measured, met} (plus the raw `value` and `informational`).
 
     `measured` is the display string (a ratio, a time, or "not measured"); `met` is False whenever the number
-    is missing. The PostgreSQL and two-worker BFF rows follow, judged against the same throughput floor,
-    when the throughput table has them or the run recorded a problem starting them; then, likewise, the
-    core-cost ratio on PostgreSQL against the SQLite one's floor.
+    is missing. The custom route's two rows (SPEC §12, same floors as `/api`) follow when the run measured
+    it or recorded a problem starting it. The PostgreSQL and two-worker BFF rows follow, judged against the
+    same throughput floor, when the throughput table has them or the run recorded a problem starting them;
+    then, likewise, the core-cost ratio on PostgreSQL against the SQLite one's floor.
     """
     evaluated = [target.evaluate(results) for target in _TARGETS]
+    if _row(results, "throughput", _ROUTE) is not None or _ROUTE in _problems(results):
+        evaluated += [target.evaluate(results) for target in _ROUTE_TARGETS]
     for key, variant in _INFORMATIONAL:
         if _row(results, "throughput", key) is None and key not in _problems(results):
             continue
@@ -337,6 +360,14 @@ def _throughput_section(results: Mapping[str, Any], chart_file: str, connections
                 for row in rows
             ],
         )
+        route = _row(results, "throughput", _ROUTE)
+        if route is not None:
+            lines += [
+                "",
+                "The custom route (SPEC §12: `/core-route` → the core, token `user`, on the same BFF "
+                f"process) runs at {_ratio(_field(route, 'vs_api'))} the requests/s of `/api` in the same "
+                "rounds.",
+            ]
     else:
         lines += _not_measured()
     alt = f"Throughput at {connections} connections and latency at one connection"
@@ -457,6 +488,39 @@ def _multiprocess_section(results: Mapping[str, Any]) -> list[str]:
             "nginx still share it, so the gain is below what separate hosts would show.",
         ]
     return lines
+
+
+def _websocket_section(results: Mapping[str, Any]) -> list[str]:
+    """SPEC §12: the echo round trip through the WebSocket relay, beside the upstream called straight."""
+    lines = ["## WebSockets (echo through the relay, beside direct)", ""]
+    section = _section(results, "websocket")
+    rows = _rows(section, "rows") if section is not None else []
+    if section is None or not rows:
+        return lines + _not_measured()
+    sockets = _count(section.get("sockets"))
+    lines += [
+        f"The team's own API (aiohttp) echoing {_count(section.get('message_bytes'))}-byte text messages, "
+        "called straight and through the BFF's relay (a `websocket = true` route, token `user`); the "
+        "load is one Python aiohttp client process, the same for both. *p50/p99*: round trips on one "
+        f"socket, one message in flight; *msg/s*: {sockets} sockets at once, one message in flight on "
+        f"each. Medians over {_count(section.get('rounds'))} interleaved rounds; *added p50* and *vs "
+        "direct* are the medians of the per-round differences and ratios.",
+        "",
+    ]
+    return lines + _table(
+        ["Path", "p50 ms", "p99 ms", "added p50", f"msg/s ({sockets} sockets)", "vs direct"],
+        [
+            [
+                _label(row),
+                _ms(_field(row, "p50_ms")),
+                _ms(_field(row, "p99_ms")),
+                "—" if row.get("key") == "direct" else _added_ms(_field(row, "added_p50_ms")),
+                _rps(_field(row, "msgs_per_s")),
+                _ratio(_field(row, "ratio")),
+            ]
+            for row in rows
+        ],
+    )
 
 
 def _latency_section(results: Mapping[str, Any]) -> list[str]:
@@ -637,6 +701,7 @@ def render_markdown(results: dict[str, Any], chart_file: str, *, tuning_link: st
         _streaming_section(results),
         _stability_section(results),
         _multiprocess_section(results),
+        _websocket_section(results),
         _method_section(results, tuning_link),
     ):
         lines += ["", *section]

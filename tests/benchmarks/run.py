@@ -15,7 +15,9 @@ What runs (all on this machine, each server its own process, wrk from Debian's p
   (SQLite, and a core of its own on PostgreSQL) beside the bare Litestar app of `bare_core.py`;
 - then, against the single-worker SQLite BFF: proxied p99 with and without a login storm, cookie
   seal/unseal beside Fernet, peak RSS while 100 MiB goes up and down, and RSS before/after a long run;
-- last, on a stack of its own (`topology.py`), SPEC §8's 2 cores + 2 BFFs behind nginx beside 1 + 1.
+- last, on a stack of its own (`topology.py`), SPEC §8's 2 cores + 2 BFFs behind nginx beside 1 + 1;
+- and on another (`websocket_echo.py`), the WebSocket echo round trip through the BFF's relay beside the
+  same upstream called straight (SPEC §12).
 
 `--only profile` and `--only profile-core` sample the BFF or the core under load with py-spy.
 """
@@ -51,6 +53,7 @@ import psutil
 from latchkey import devstack
 from tests import support
 from tests.benchmarks import nginx as nginx_setup
+from tests.benchmarks import websocket_echo
 from tests.benchmarks.report import evaluate_targets, write_report
 from tests.benchmarks.topology import Topology, scale_out
 from tests.support import (
@@ -334,6 +337,14 @@ class Stack:
                 _pid(self.forwarder),
             ),
             self.bff_target("bff", "Latchkey BFF (SQLite sessions)", self.bff),
+            # SPEC §12: a configured route to the core itself (see CUSTOM_ROUTE), beside /api in each round.
+            self.bff_target(
+                "bff_route",
+                f"Latchkey BFF, custom route {CUSTOM_ROUTE} → core",
+                self.bff,
+                "bff",
+                path=f"{CUSTOM_ROUTE}/v1/me",
+            ),
         ]
         if self.bff_postgres is not None:
             found.append(
@@ -378,9 +389,22 @@ class Stack:
             )
         return found
 
-    def bff_target(self, key: str, label: str, server: BffServer, cookie: str | None = None) -> Target:
+    def bff_target(
+        self, key: str, label: str, server: BffServer, cookie: str | None = None, path: str = "/api/v1/me"
+    ) -> Target:
         headers = {"Cookie": f"__Host-latchkey={self.cookies[cookie or key]}", "X-CSRF": "1"}
-        return Target(key, label, f"{server.url}/api/v1/me", headers, _pid(server))
+        return Target(key, label, f"{server.url}{path}", headers, _pid(server))
+
+
+# A configured route (SPEC §12) on the main BFF whose upstream is the core itself, token `user`: the same
+# upstream work as `/api/v1/me`, so its ratio to `/api` in the same round is the cost of a configured
+# route alone (dispatch by prefix, its own pool) — an echo upstream would measure that upstream instead.
+CUSTOM_ROUTE = "/core-route"
+
+
+def custom_routes(core_url: str) -> str:
+    """The LATCHKEY_BFF_ROUTES file of the main BFF."""
+    return f'[[route]]\nprefix = "{CUSTOM_ROUTE}"\nupstream = "{core_url}"\ntoken = "user"\n'
 
 
 def _pid(server: BffServer | CoreServer | Fixture) -> tuple[int, ...]:
@@ -470,8 +494,10 @@ async def stack(
                 optional_core("core_pat_postgres", "postgres"),
                 start_fixture(bare_core, {"Authorization": f"Bearer {pat}"}),
             )
+        routes = workdir / "routes.toml"
+        routes.write_text(custom_routes(core.url))
         bff, bff_postgres, bff_workers2, bff_instant, _, _ = await asyncio.gather(
-            start_bff("sqlite", workdir / "bff", core, secret),
+            start_bff("sqlite", workdir / "bff", core, secret, LATCHKEY_BFF_ROUTES=str(routes)),
             optional_bff("bff_postgres", "postgres"),
             optional_bff("bff_workers2", "sqlite", ("--workers", "2")),
             optional_bff("bff_instant", "sqlite", LATCHKEY_CORE_URL=f"http://127.0.0.1:{instant_port}"),
@@ -650,6 +676,9 @@ async def throughput(
         row["vs_bare"] = same_round_ratio(runs[key], runs["bare"])[0] if key.startswith("bff") else None
         if key.startswith("core_pat") and "bare_core" in runs:
             row["vs_bare_core"], row["rounds_vs_bare_core"] = same_round_ratio(runs[key], runs["bare_core"])
+        if key == "bff_route" and "bff" in runs:
+            # The configured route beside /api on the same BFF process, same rounds.
+            row["vs_api"], row["rounds_vs_api"] = same_round_ratio(runs[key], runs["bff"])
     return rows
 
 
@@ -1063,7 +1092,19 @@ def machine_facts() -> dict[str, Any]:
     return facts
 
 
-PARTS = ("throughput", "ceiling", "latency", "storm", "cookie", "streaming", "stability", "multiprocess")
+PARTS = (
+    "throughput",
+    "ceiling",
+    "latency",
+    "storm",
+    "cookie",
+    "streaming",
+    "stability",
+    "multiprocess",
+    "websocket",
+)
+# Parts that start a stack of their own rather than measuring the main one.
+OWN_STACK_PARTS = frozenset({"multiprocess", "websocket"})
 EXTRA_PARTS = ("profile", "profile-core")  # py-spy under load: only when asked for by name
 
 
@@ -1138,7 +1179,7 @@ async def run(
     started = time.monotonic()
     results["problems"] = {}
     with tempfile.TemporaryDirectory(prefix="latchkey-bench-") as temp:
-        if set(parts) - {"multiprocess"}:
+        if set(parts) - OWN_STACK_PARTS:
             log("starting the core, the BFFs, nginx and the bare forwarders …")
             async with stack(Path(temp), baseline, core_cost="throughput" in parts) as servers:
                 results["problems"] = servers.problems
@@ -1151,6 +1192,15 @@ async def run(
                 )
             except Exception as exc:  # reported as "not measured", like a server that fails to start
                 results["problems"]["multiprocess"] = f"{type(exc).__name__}: {exc}"
+                log(f"  not measured: {type(exc).__name__}: {exc}")
+        if "websocket" in parts:
+            log(f"WebSocket echo through the BFF's relay beside direct ({profile.rounds} rounds)")
+            try:
+                results["websocket"] = await websocket_echo.measure(
+                    Path(temp) / "websocket", profile.rounds, min(profile.duration, 4), log
+                )
+            except Exception as exc:  # reported as "not measured", like a server that fails to start
+                results["problems"]["websocket"] = f"{type(exc).__name__}: {exc}"
                 log(f"  not measured: {type(exc).__name__}: {exc}")
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     return results

@@ -235,13 +235,48 @@ EXAMPLE: dict[str, Any] = {
         "connections": 32,
         "rounds": 3,
     },
+    "websocket": {
+        "rows": [
+            {
+                "key": "direct",
+                "label": "upstream, direct",
+                "p50_ms": 0.15,
+                "p99_ms": 0.34,
+                "msgs_per_s": 8563.0,
+                "ratio": 1.0,
+                "added_p50_ms": 0.0,
+            },
+            {
+                "key": "bff",
+                "label": "through the BFF's relay",
+                "p50_ms": 0.28,
+                "p99_ms": 0.48,
+                "msgs_per_s": 4280.0,
+                "ratio": 0.5,
+                "added_p50_ms": 0.135,
+            },
+        ],
+        "sockets": 8,
+        "message_bytes": 64,
+        "rounds": 3,
+        "seconds": 4,
+    },
 }
 
 SPEC_TARGETS = 10
 INFORMATIONAL = 3  # the PostgreSQL and two-worker BFFs, the core on PostgreSQL
 CORE_SQLITE = "Core throughput vs bare Litestar (PAT, SQLite"
 CORE_POSTGRES = "Core throughput vs bare Litestar (PAT, PostgreSQL"
-SECTIONS = ("throughput", "latency_1c", "cookie", "storm", "streaming", "stability", "multiprocess")
+SECTIONS = (
+    "throughput",
+    "latency_1c",
+    "cookie",
+    "storm",
+    "streaming",
+    "stability",
+    "multiprocess",
+    "websocket",
+)
 # The SPEC targets each section feeds (by name prefix); a section missing fails exactly these.
 TARGETS_OF = {
     "throughput": ("BFF throughput", "BFF (PostgreSQL", "BFF (--workers", "Core throughput"),
@@ -251,6 +286,7 @@ TARGETS_OF = {
     "streaming": ("BFF RSS growth streaming",),
     "stability": ("BFF RSS growth over",),
     "multiprocess": (),  # reported, not a target
+    "websocket": (),  # reported, not a target
 }
 HEADINGS = {
     "throughput": "## Throughput at 32 connections",
@@ -260,6 +296,7 @@ HEADINGS = {
     "streaming": "## Streaming",
     "stability": "## Stability",
     "multiprocess": "## Multi-process (2 cores + 2 BFFs behind nginx, beside 1 + 1)",
+    "websocket": "## WebSockets (echo through the relay, beside direct)",
 }
 
 
@@ -711,4 +748,106 @@ def test_a_failed_multiprocess_part_is_not_measured(results: dict[str, Any]) -> 
     markdown = render_markdown(results, "benchmarks.svg")
     assert NOT_MEASURED in _section_text(markdown, HEADINGS["multiprocess"])
     assert "- `multiprocess`: OSError" in markdown
+    assert all(target["met"] for target in evaluate_targets(results))  # no target rests on it
+
+
+# --- the custom route (SPEC §12) -----------------------------------------------------------------------
+
+ROUTE_ROW: dict[str, Any] = {
+    "key": "bff_route",
+    "label": "Latchkey BFF, custom route /core-route → core",
+    "rps": 985.0,
+    "p50_ms": 31.9,
+    "p99_ms": 45.1,
+    "ratio": 0.408,
+    "vs_bare": 0.944,
+    "vs_api": 0.983,
+    "cpu_us": 610.0,
+    "rounds_rps": [980.0, 985.0, 990.0],
+    "rounds_ratio": [0.41, 0.408, 0.405],
+    "rounds_vs_api": [0.98, 0.983, 0.99],
+}
+ROUTE_DIRECT = "Custom route throughput vs direct"
+ROUTE_BARE = "Custom route throughput vs bare"
+
+
+def with_route(results: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    results["throughput"].append({**copy.deepcopy(ROUTE_ROW), **fields})
+    return results
+
+
+def test_a_measured_custom_route_is_judged_against_the_api_floors(results: dict[str, Any]) -> None:
+    targets = evaluate_targets(with_route(results))
+    assert len(targets) == SPEC_TARGETS + 2 + INFORMATIONAL
+    names = [target["name"] for target in targets]
+    assert names[SPEC_TARGETS : SPEC_TARGETS + 2] == [
+        "Custom route throughput vs direct (32 connections)",
+        "Custom route throughput vs bare forwarder",
+    ]
+    direct, bare = _target(results, ROUTE_DIRECT), _target(results, ROUTE_BARE)
+    assert (direct["measured"], direct["target"], direct["met"], direct["informational"]) == (
+        "0.41×",
+        "≥ 0.40× direct",
+        True,
+        False,
+    )
+    assert (bare["measured"], bare["target"], bare["met"]) == ("0.94×", "≥ 0.90× bare", True)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "prefix", "met"),
+    [
+        ("ratio", 0.40, ROUTE_DIRECT, True),
+        ("ratio", 0.3999, ROUTE_DIRECT, False),
+        ("vs_bare", 0.90, ROUTE_BARE, True),
+        ("vs_bare", 0.899, ROUTE_BARE, False),
+        ("vs_bare", None, ROUTE_BARE, False),
+    ],
+)
+def test_custom_route_boundaries(
+    results: dict[str, Any], field: str, value: float | None, prefix: str, met: bool
+) -> None:
+    target = _target(with_route(results, **{field: value}), prefix)
+    assert target["met"] is met
+    if value is None:
+        assert target["measured"] == NOT_MEASURED
+
+
+def test_a_run_without_the_route_lists_no_route_rows(results: dict[str, Any]) -> None:
+    assert not any(name.startswith("Custom route") for name in _targets(results))
+    assert "custom route" not in render_markdown(results, "benchmarks.svg")
+
+
+def test_a_route_that_failed_is_listed_as_not_measured(results: dict[str, Any]) -> None:
+    results["problems"] = {"bff_route": "RuntimeError: bff_route: 3 failed requests out of 900"}
+    direct = _target(results, ROUTE_DIRECT)
+    assert (direct["measured"], direct["met"], direct["informational"]) == (NOT_MEASURED, False, False)
+    markdown = render_markdown(results, "benchmarks.svg")
+    assert markdown.count("❌") == 2
+
+
+def test_the_route_sits_beside_api_in_the_throughput_table_and_chart(results: dict[str, Any]) -> None:
+    markdown = render_markdown(with_route(results), "benchmarks.svg")
+    table = _section_text(markdown, "## Throughput at 32 connections")
+    assert "| Latchkey BFF, custom route /core-route → core | 985 | 0.41× | 0.94× | 31.90 | 45.10 |" in table
+    assert "runs at 0.98× the requests/s of `/api` in the same rounds" in table
+    assert markdown.count("✅") == SPEC_TARGETS + 2 + INFORMATIONAL
+    assert len(_bars(render_svg(results), "bar-throughput")) == len(results["throughput"])
+
+
+def test_websocket_section_shows_the_relay_beside_direct(results: dict[str, Any]) -> None:
+    section = _section_text(render_markdown(results, "benchmarks.svg"), HEADINGS["websocket"])
+    assert "| Path | p50 ms | p99 ms | added p50 | msg/s (8 sockets) | vs direct |" in section
+    assert "| upstream, direct | 0.15 | 0.34 | — | 8,563 | 1.00× |" in section
+    assert "| through the BFF's relay | 0.28 | 0.48 | +0.14 ms | 4,280 | 0.50× |" in section
+    assert "64-byte text messages" in section and "3 interleaved rounds" in section
+    assert all(not target["name"].startswith("WebSocket") for target in evaluate_targets(results))
+
+
+def test_a_failed_websocket_part_is_not_measured(results: dict[str, Any]) -> None:
+    del results["websocket"]
+    results["problems"] = {"websocket": "RuntimeError: the upstream app did not start"}
+    markdown = render_markdown(results, "benchmarks.svg")
+    assert NOT_MEASURED in _section_text(markdown, HEADINGS["websocket"])
+    assert "- `websocket`: RuntimeError" in markdown
     assert all(target["met"] for target in evaluate_targets(results))  # no target rests on it

@@ -110,6 +110,9 @@ def test_bad_or_placeholder_key_is_refused(value: str) -> None:
         ("LATCHKEY_REDIS_URL", "redis://"),
         ("LATCHKEY_REDIS_URL", "redis://cache:port/0"),
         ("LATCHKEY_REDIS_URL", "127.0.0.1:6379"),
+        ("LATCHKEY_OIDC_ISSUER", "ftp://id.example.com"),
+        ("LATCHKEY_OIDC_ISSUER", "https://id.example.com?x=1"),
+        ("LATCHKEY_OIDC_ISSUER", "https://user:pw@id.example.com"),
     ],
 )
 def test_bad_value_is_named(name: str, value: str) -> None:
@@ -177,3 +180,50 @@ def test_the_table_names_every_declared_variable_once() -> None:
     declared = [d.env.variable for cls in (CoreSettings, BffSettings) for d in declarations(cls)]
     assert sorted(printed) == sorted(set(declared))
     assert len(printed) == len(set(printed))  # variables both apps read appear once
+
+
+def test_an_issuer_needs_a_client_id_and_http_only_on_loopback_or_in_dev() -> None:
+    names, _ = problems_of({**GOOD, "LATCHKEY_OIDC_ISSUER": "https://id.example.com"})
+    assert names == ["LATCHKEY_OIDC_CLIENT_ID"]
+    with_client = {**GOOD, "LATCHKEY_OIDC_CLIENT_ID": "latchkey"}
+    names, _ = problems_of({**with_client, "LATCHKEY_OIDC_ISSUER": "http://id.example.com"})
+    assert names == ["LATCHKEY_OIDC_ISSUER"]
+    for loopback in ("http://127.0.0.1:8002", "http://localhost:8002", "http://[::1]:8002", "http://127.9.9.9"):
+        settings = load_core_settings({**with_client, "LATCHKEY_OIDC_ISSUER": loopback})
+        assert settings.oidc_issuer == loopback and settings.oidc_create_users is True
+    dev = load_core_settings({**with_client, "LATCHKEY_ENV": "dev", "LATCHKEY_OIDC_ISSUER": "http://idp.test"})
+    assert dev.oidc_issuer == "http://idp.test"
+    closed = load_core_settings({**with_client, "LATCHKEY_OIDC_CREATE_USERS": "false"})
+    assert closed.oidc_create_users is False
+
+
+BFF = {"LATCHKEY_COOKIE_KEYS": f"k1:{new_key()}", "LATCHKEY_BFF_CLIENT_SECRET": "lks_" + "a" * 49}
+PROVIDER = {
+    "LATCHKEY_OIDC_ISSUER": "https://id.example.com",
+    "LATCHKEY_OIDC_CLIENT_ID": "latchkey",
+    "LATCHKEY_OIDC_CLIENT_SECRET": "s3cret",
+}
+
+
+def bff_problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        load_bff_settings(env)
+    return [name for name, _ in info.value.problems]
+
+
+def test_the_bffs_login_methods_follow_the_provider() -> None:
+    assert load_bff_settings(BFF).login_methods == ("password",)
+    with_provider = load_bff_settings({**BFF, **PROVIDER})
+    assert with_provider.login_methods == ("password", "oidc")
+    assert with_provider.oidc_scopes == ("openid", "email", "profile")
+    assert with_provider.oidc_name == "your identity provider"
+    only = load_bff_settings({**BFF, **PROVIDER, "LATCHKEY_LOGIN_METHODS": "oidc"})
+    assert only.login_methods == ("oidc",)
+    assert bff_problems({**BFF, "LATCHKEY_LOGIN_METHODS": "oidc"}) == ["LATCHKEY_LOGIN_METHODS"]
+    assert bff_problems({**BFF, "LATCHKEY_LOGIN_METHODS": "password,magic"}) == ["LATCHKEY_LOGIN_METHODS"]
+    secretless = {key: value for key, value in PROVIDER.items() if key != "LATCHKEY_OIDC_CLIENT_SECRET"}
+    assert bff_problems({**BFF, **secretless}) == ["LATCHKEY_OIDC_CLIENT_SECRET"]
+    no_openid = {**BFF, **PROVIDER, "LATCHKEY_OIDC_SCOPES": "email profile"}
+    assert bff_problems(no_openid) == ["LATCHKEY_OIDC_SCOPES"]
+    scoped = load_bff_settings({**BFF, **PROVIDER, "LATCHKEY_OIDC_SCOPES": "openid  email openid"})
+    assert scoped.oidc_scopes == ("openid", "email")

@@ -1,10 +1,10 @@
 """The BFF's app factory: `create_app(settings)` builds the ASGI app from the settings passed in.
 
-`/api/*` is dispatched straight to the proxy (raw ASGI, no framework work on the hot path); `/bff/*`, the
-probes and `/schema` go to a Litestar app; when `LATCHKEY_BFF_STATIC_DIR` is set, every other path goes to
-the built SPA (`edge/static.py`), else to Litestar's 404. CSRF/CORS checks and the header-size limit sit in
-front of all of them, behind the refusal of non-canonical paths (`edge/canonical.py`), so each prefix
-decision sees the path that is routed.
+`/api/*` and the prefixes of LATCHKEY_BFF_ROUTES are dispatched straight to the proxy (raw ASGI, no
+framework work on the hot path); `/bff/*`, the probes and `/schema` go to a Litestar app; when
+`LATCHKEY_BFF_STATIC_DIR` is set, every other path goes to the built SPA (`edge/static.py`), else to
+Litestar's 404. CSRF/CORS checks and the header-size limit sit in front of all of them, behind the refusal
+of non-canonical paths (`edge/canonical.py`), so each prefix decision sees the path that is routed.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from latchkey.bff.oidc.login import OidcLogin
 from latchkey.bff.oidc.routes import Oidc
 from latchkey.bff.openapi import complete_document, problem_responses
 from latchkey.bff.proxy import ApiProxy, StreamRegistry
+from latchkey.bff.proxy.websocket import WebSocketRelay, socket_registry
 from latchkey.bff.routes import bff_router
 from latchkey.bff.sessions.service import SessionService
 from latchkey.bff.sessions.sql_store import SqlSessionStore
@@ -72,14 +73,23 @@ async def readyz(request: Request[Any, Any, State]) -> dict[str, str]:
 
 
 class BffApp:
-    """Dispatches `{base}/api/…` to the proxy, the BFF's own routes to Litestar, and (when a static
-    directory is configured) every other path to the SPA."""
+    """Dispatches `{base}/api/…` and each configured route's `{base}{prefix}/…` to its forwarder, the
+    BFF's own routes to Litestar, and (when a static directory is configured) every other path to the
+    SPA."""
 
-    def __init__(self, settings: BffSettings, litestar: Litestar, proxy: ApiProxy) -> None:
+    def __init__(
+        self,
+        settings: BffSettings,
+        litestar: Litestar,
+        proxy: ApiProxy,
+        websockets: WebSocketRelay | None = None,
+    ) -> None:
         self.litestar = litestar
         self.proxy = proxy
+        self.api = proxy.api  # the /api forwarder itself: one call less on the hot path
         self.routes = Routes.of(settings)
         self.static = StaticSite(settings.static_dir) if settings.static_dir is not None else None
+        self.websockets = websockets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":  # type: ignore[comparison-overlap]
@@ -88,10 +98,20 @@ class BffApp:
                 return
             path = scope["path"]
             if self.routes.is_api(path):
-                await self.proxy(scope, receive, send)
+                await self.api(scope, receive, send)
+                return
+            route = self.routes.route_of(path)
+            if route is not None:
+                await self.proxy.routes[route](scope, receive, send)
                 return
             if self.static is not None and not self.routes.is_framework(path):
                 await self.static(cast("HTTPScope", scope), receive, send)
+                return
+        elif scope["type"] == "websocket" and self.websockets is not None:  # type: ignore[comparison-overlap]
+            # Upgrades on a route with `websocket = true` are relayed; any other is Litestar's (refused).
+            mounted = self.websockets.route_for(scope["path"])
+            if mounted is not None:
+                await self.websockets(scope, receive, send, mounted)
                 return
         await self.litestar(scope, receive, send)
 
@@ -107,6 +127,10 @@ def create_app(settings: BffSettings) -> ASGIApp:
     oidc = provider_login(settings, ring)
     # A session that ends on this instance closes its open streams at once; on another, within a second.
     sessions.on_end(streams.close_session)
+    # Relayed WebSockets too: a session that ends closes its sockets with 4401 (SPEC §12).
+    sockets = socket_registry(settings)
+    sessions.on_end(sockets.close_session)
+    websockets = WebSocketRelay(settings, sessions, sockets)
     proxy = ApiProxy(settings, sessions, streams)
 
     @asynccontextmanager
@@ -116,6 +140,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
         if oidc is not None:
             await oidc.login.provider.start()
         await proxy.startup()
+        await websockets.startup()
         sweeper = asyncio.create_task(sessions.run_sweeper())
         freeze_startup_heap()
         try:
@@ -126,6 +151,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
                 await sweeper
             await sessions.close()
             await proxy.shutdown()
+            await websockets.shutdown()
             await broadcast.close()
             if oidc is not None:
                 await oidc.login.provider.close()
@@ -155,7 +181,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
         debug=False,
     )
     complete_document(litestar)
-    app: ASGIApp = BffApp(settings, litestar, proxy)
+    app: ASGIApp = BffApp(settings, litestar, proxy, websockets)
     app = CsrfMiddleware(app, settings)
     app = CanonicalPaths(app)
     return HeaderSizeLimit(app)

@@ -56,6 +56,11 @@ class RouteFileError(ValueError):
     """What is wrong with the routes file, in one line."""
 
 
+def _shown(value: str) -> str:
+    """A name from the file as the one-line refusal shows it: quoted when it holds control characters."""
+    return value if value.isprintable() else repr(value)
+
+
 def _overlaps(one: str, other: str) -> bool:
     return one == other or one.startswith(other + "/") or other.startswith(one + "/")
 
@@ -76,6 +81,9 @@ def _prefix(value: Any) -> str:
 def _upstream(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("must be an http(s) URL")
+    if not value.isprintable() or " " in value:
+        # urlsplit drops tabs and newlines silently; the URL used would still hold them.
+        raise ValueError(f"{value!r} may not hold spaces or control characters")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} must be an http(s) URL")
@@ -101,7 +109,7 @@ def _methods(value: Any) -> frozenset[str]:
     methods = frozenset(item.upper() for item in value)
     unknown = sorted(methods - METHODS)
     if unknown:
-        raise ValueError(f"unknown method(s) {', '.join(unknown)}")
+        raise ValueError(f"unknown method(s) {', '.join(_shown(name) for name in unknown)}")
     return methods
 
 
@@ -122,10 +130,10 @@ def _route(index: int, table: Any) -> UpstreamRoute:
     if not isinstance(table, dict):
         raise RouteFileError(f"{where}: must be a table ([[route]])")
     if isinstance(table.get("prefix"), str):
-        where += f" ({table['prefix']})"
+        where += f" ({_shown(table['prefix'])})"
     unknown = sorted(set(table) - _KEYS)
     if unknown:
-        raise RouteFileError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        raise RouteFileError(f"{where}: unknown field(s) {', '.join(_shown(name) for name in unknown)}")
     for required in ("prefix", "upstream"):
         if required not in table:
             raise RouteFileError(f"{where}: {required}: required")
@@ -154,7 +162,8 @@ def parse_routes(text: str) -> tuple[UpstreamRoute, ...]:
         raise RouteFileError(f"not valid TOML: {exc}") from None
     unknown = sorted(set(document) - {"route"})
     if unknown:
-        raise RouteFileError(f"unknown top-level key(s) {', '.join(unknown)}; routes are [[route]] tables")
+        shown = ", ".join(_shown(name) for name in unknown)
+        raise RouteFileError(f"unknown top-level key(s) {shown}; routes are [[route]] tables")
     tables = document.get("route", [])
     if not isinstance(tables, list):
         raise RouteFileError("route: must be an array of tables ([[route]])")

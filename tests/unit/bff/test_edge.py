@@ -252,3 +252,25 @@ async def test_other_scopes_pass_untouched(downstream: Downstream, kind: str) ->
     middleware = CsrfMiddleware(app, bff_settings())
     await middleware({"type": kind, "path": "/api/v1/me", "headers": []}, None, None)
     assert reached == [kind]
+
+
+# --- configured routes (LATCHKEY_BFF_ROUTES) are guarded like /api -----------------------------------
+
+
+async def test_a_configured_route_is_guarded_like_api(tmp_path: Any, downstream: Downstream) -> None:
+    file = tmp_path / "routes.toml"
+    file.write_text('[[route]]\nprefix = "/billing"\nupstream = "http://127.0.0.1:9100"\ntoken = "none"\n')
+    edge = CanonicalPaths(CsrfMiddleware(downstream, bff_settings(LATCHKEY_BFF_ROUTES=str(file))))
+    refused = await call(edge, "GET", "/billing/invoices")
+    assert (refused.status, refused.code) == (403, "csrf_failed")
+    assert refused.headers["vary"] == "Cookie"
+    foreign = await call(edge, "POST", "/billing/invoices", {"X-CSRF": "1", "Sec-Fetch-Site": "same-site"})
+    assert (foreign.status, foreign.code) == (403, "csrf_failed")
+    passed = await call(edge, "GET", "/billing/invoices", {"X-CSRF": "1", "Origin": LISTED})
+    assert passed.status == 200
+    assert passed.headers["access-control-allow-origin"] == LISTED
+    # The proxy writes its own caching fields (no-store unless the route's token is `none`).
+    assert passed.headers["cache-control"] == "max-age=60"
+    assert downstream.seen == ["/billing/invoices"]
+    # A sibling of the prefix is not the route: not guarded.
+    assert (await call(edge, "POST", "/billingx")).status == 200

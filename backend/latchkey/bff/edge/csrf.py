@@ -1,4 +1,5 @@
-"""CSRF defence for `/bff/*` and `/api/*`, as raw ASGI middleware in front of the whole BFF.
+"""CSRF defence for `/bff/*`, `/api/*` and the configured routes' prefixes (whatever their token policy),
+as raw ASGI middleware in front of the whole BFF.
 
 - Every request must carry `X-CSRF: 1`: a custom header forces a CORS preflight, which only listed
   origins pass (`cors.py`), so a foreign page cannot send it with the user's cookie.
@@ -30,7 +31,7 @@ from latchkey.settings import BffSettings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ALLOWED_FETCH_SITES = frozenset({b"same-origin", b"none"})
-# Every /api answer varies by cookie (SPEC §5), refusals included.
+# Every proxied answer varies by cookie (SPEC §5, §12), refusals included.
 _VARY_COOKIE = [(b"vary", b"Cookie")]
 
 
@@ -113,8 +114,8 @@ class CsrfMiddleware:
         method = scope["method"]
         origin = context.origin
         listed = self.cors.listed(origin)
-        is_api = self.routes.is_api(scope["path"])
-        refused = _VARY_COOKIE if is_api else None
+        proxied = self.routes.is_proxied(scope["path"])
+        refused = _VARY_COOKIE if proxied else None
 
         if method == "OPTIONS" and context.preflight:
             if origin is None or not listed:
@@ -127,7 +128,7 @@ class CsrfMiddleware:
         if reason is not None:
             await send_problem(send, 403, "csrf_failed", reason, refused)
             return
-        if not is_api:
+        if not proxied:  # the proxy writes its own caching fields (inbound.py)
             send = never_cached(send)
         if listed and origin is not None:
             send = with_cors(send, origin)

@@ -1,4 +1,4 @@
-"""The response head the browser receives: the core's fields through an allow-list, `Location` mapped
+"""The response head the browser receives: the upstream's fields through an allow-list, `Location` mapped
 back under the BFF's mount, and the BFF's own `Vary: Cookie`, `Cache-Control: no-store` and request id.
 """
 
@@ -41,14 +41,16 @@ RESPONSE_FIELDS = frozenset(
     }
 )
 assert not HOP_BY_HOP & RESPONSE_FIELDS
+# On a route whose answers depend on no session (token `none`), the upstream's own caching policy stands.
+SHARED_RESPONSE_FIELDS = RESPONSE_FIELDS | {b"cache-control", b"expires"}
 
 # Answers that never carry a body.
 NO_BODY_STATUS = frozenset({204, 304})
 
 
 class BrowserLocation:
-    """Maps a `Location` inside the core (`/v1/…` or the core's own URL) to the same place under the
-    BFF's mount; any other Location passes as it is."""
+    """Maps a `Location` inside the upstream (a path, or the upstream's own URL, its base path cut) to
+    the same place under the BFF's mount; any other Location passes as it is."""
 
     __slots__ = ("_core_path", "_core_prefix", "_mount")
 
@@ -79,15 +81,21 @@ def browser_vary(vary: bytes | None) -> bytes:
 
 
 def response_fields(
-    status: int, fields: Iterable[RawField], request_id: bytes, location: BrowserLocation
+    status: int,
+    fields: Iterable[RawField],
+    request_id: bytes,
+    location: BrowserLocation,
+    per_user: bool = True,
 ) -> list[RawField]:
-    """The core's allowed fields (minus those its Connection named), plus no-store, `Vary: Cookie` and
-    the request id."""
+    """The upstream's allowed fields (minus those its Connection named), plus no-store, `Vary: Cookie`
+    and the request id. `per_user` False (a route with token `none`): the upstream's Cache-Control,
+    Expires and Vary pass instead of no-store and `Vary: Cookie`."""
+    allowed = RESPONSE_FIELDS if per_user else SHARED_RESPONSE_FIELDS
     kept: list[RawField] = []
     vary = connection = None
     for name, value in fields:
         lower = name.lower()
-        if lower in RESPONSE_FIELDS:
+        if lower in allowed:
             kept.append((lower, value))
         elif lower == b"vary":
             vary = value if vary is None else vary + b", " + value
@@ -101,5 +109,10 @@ def response_fields(
     if status in NO_BODY_STATUS:
         # uvicorn would hold a 204/304 to a Content-Length it never sends.
         kept = [item for item in kept if item[0] != b"content-length"]
-    kept += ((b"vary", browser_vary(vary)), NO_STORE, (b"x-request-id", request_id))
+    if per_user:
+        kept += ((b"vary", browser_vary(vary)), NO_STORE, (b"x-request-id", request_id))
+    else:
+        if vary is not None:
+            kept.append((b"vary", vary))
+        kept.append((b"x-request-id", request_id))
     return kept

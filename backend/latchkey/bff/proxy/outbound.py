@@ -1,6 +1,6 @@
-"""The request the core receives: built from an allow-list of the browser's fields, never by deleting
-the bad ones, plus the fields the BFF writes itself (the session's bearer token, the forwarding fields,
-the request id).
+"""The request an upstream (the core, or a configured route's) receives: built from an allow-list of the
+browser's fields, never by deleting the bad ones, plus the fields the BFF writes itself (the session's
+bearer token when the route sends one, the forwarding fields, the request id).
 
 One pass over the browser's fields (`read_browser_head`) keeps the allowed ones and notes the few the
 proxy acts on; the rest are pure functions of what that pass found.
@@ -133,20 +133,23 @@ class UpstreamRequest:
 
     def with_token(self, access_token: str) -> UpstreamRequest:
         """The same request with another session token (the replay after a refresh)."""
-        return UpstreamRequest(self.method, self.url, [bearer(access_token), *self.fields[1:]])
+        fields = self.fields[1:] if self.fields and self.fields[0][0] == "authorization" else self.fields
+        return UpstreamRequest(self.method, self.url, [bearer(access_token), *fields])
 
 
 def upstream_request(
     method: str,
     url: URL,
     head: BrowserHead,
-    access_token: str,
+    access_token: str | None,
     framing: Field | None,
     forwarding: list[Field],
 ) -> UpstreamRequest:
-    """The request for the core, fields in a fixed order: authorization, the browser's allowed fields
-    (minus those its Connection named), the body framing, then the BFF's own."""
-    fields = [bearer(access_token), *without_connection_named(head.allowed, head.connection)]
+    """The request for the upstream, fields in a fixed order: authorization (none when `access_token`
+    is None: a route that sends no token), the browser's allowed fields (minus those its Connection
+    named), the body framing, then the BFF's own."""
+    allowed = without_connection_named(head.allowed, head.connection)
+    fields = [bearer(access_token), *allowed] if access_token is not None else list(allowed)
     if framing is not None:
         fields.append(framing)
     fields += forwarding

@@ -14,7 +14,8 @@ from litestar.types import HTTPScope
 from latchkey.problems import ProblemError
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_ALLOW = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_ALLOW = ", ".join(_ORDER)
 
 # Bytes never allowed raw in the forwarded path: controls, space, DEL, non-ASCII, and the characters a
 # conforming client always percent-encodes in a path (WHATWG path percent-encode set), plus `\`, which
@@ -58,7 +59,7 @@ def checked_query(raw: bytes) -> str | None:
 
 
 def upstream_target(scope: HTTPScope, mount: bytes) -> str:
-    """The path and query to ask the core for: the raw target under `mount`, checked; raises 400
+    """The path and query to ask the upstream for: the raw target under `mount`, checked; raises 400
     `invalid_path` otherwise. Judged as the browser sent it: uvicorn has already decoded scope["path"]."""
     raw = scope.get("raw_path") or scope["path"].encode()
     path = checked_path(raw[len(mount) :]) if raw.startswith(mount) else None
@@ -73,6 +74,24 @@ def allowed_method(method: str) -> str:
     if method not in METHODS:
         raise ProblemError(405, "method_not_allowed", headers={"Allow": _ALLOW})
     return method
+
+
+class RouteMethods:
+    """The methods one mount forwards (a configured route's `methods`, or all of METHODS), with its
+    `Allow` value written once at start-up."""
+
+    __slots__ = ("allow", "allowed")
+
+    def __init__(self, methods: frozenset[str] | None) -> None:
+        self.allowed = METHODS if methods is None else METHODS & methods
+        self.allow = ", ".join(method for method in _ORDER if method in self.allowed)
+
+    def check(self, method: str) -> str:
+        """The method, when this mount forwards it; raises 405 `method_not_allowed` (with this mount's
+        `Allow`) otherwise."""
+        if method not in self.allowed:
+            raise ProblemError(405, "method_not_allowed", headers={"Allow": self.allow})
+        return method
 
 
 def valid_request_id(value: bytes) -> bool:

@@ -1,6 +1,7 @@
-"""The proxy's one client to the core: a pooled aiohttp session, and one call to it — send the request,
-wait for the core's headers (and a small body) within LATCHKEY_UPSTREAM_TIMEOUT, and turn a failure into
-the problem the browser is told (502, 504, or 413 when the upload outgrew the limit).
+"""The proxy's client to one upstream (the core, or a configured route's): a pooled aiohttp session, and
+one call to it — send the request, wait for the upstream's headers (and a small body) within the mount's
+deadline (LATCHKEY_UPSTREAM_TIMEOUT, or the route's `timeout`), and turn a failure into the problem the
+browser is told (502, 504, or 413 when the upload outgrew the limit).
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ def attempts_for(method: str, upload: Upload | None) -> int:
 
 
 def call_failure(
-    request: UpstreamRequest, upload: Upload | None, exc: Exception, limits: BodyLimits
+    request: UpstreamRequest,
+    upload: Upload | None,
+    exc: Exception,
+    limits: BodyLimits,
+    upstream: str = "core",
 ) -> Exception:
     """What a failed call becomes: BrowserGone when the browser left mid-upload, else the problem the
     browser is told (413 when its upload outgrew the limit, 504 past the deadline, 502 otherwise)."""
@@ -66,33 +71,35 @@ def call_failure(
         return limits.too_large()
     path = request.url.raw_path
     if isinstance(exc, TimeoutError):
-        log.warning("core did not answer %s %s within %ss", request.method, path, limits.timeout)
+        log.warning("%s did not answer %s %s within %ss", upstream, request.method, path, limits.timeout)
         return ProblemError(504, "upstream_timeout", "the API did not answer in time")
-    log.warning("core unreachable for %s %s: %s: %s", request.method, path, type(exc).__name__, exc)
+    log.warning("%s unreachable for %s %s: %s: %s", upstream, request.method, path, type(exc).__name__, exc)
     return ProblemError(502, "upstream_unavailable", "the API is not reachable")
 
 
 @dataclass(slots=True)
 class Answer:
-    """The core's response, with its whole body when empty or small (None: it streams)."""
+    """The upstream's response, with its whole body when empty or small (None: it streams)."""
 
     response: aiohttp.ClientResponse
     body: bytes | None
 
     @property
     def wants_fresh_token(self) -> bool:
-        """The core refused the token before doing anything (401 invalid_token)."""
+        """The upstream refused the token before doing anything (401 invalid_token)."""
         return self.response.status == 401 and "invalid_token" in self.response.headers.get(
             "WWW-Authenticate", ""
         )
 
 
-class CoreConnection:
-    """The pooled client to the core (opened in the serving loop by `start`) and the call through it."""
+class UpstreamConnection:
+    """The pooled client to one upstream (opened in the serving loop by `start`) and the call through
+    it. `name` is what the logs call the upstream: `core`, or a route's prefix."""
 
-    def __init__(self, limits: BodyLimits, pool_size: int) -> None:
+    def __init__(self, limits: BodyLimits, pool_size: int, name: str = "core") -> None:
         self._limits = limits
         self.pool_size = pool_size
+        self.name = name
         self._client: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -122,15 +129,15 @@ class CoreConnection:
             self._client = None
 
     async def call(self, request: UpstreamRequest, upload: Upload | None) -> Answer:
-        """The core's answer; raises the ProblemError the browser is told when there is none, or
+        """The upstream's answer; raises the ProblemError the browser is told when there is none, or
         BrowserGone when the browser left during its upload."""
         try:
             return await self._send(request, upload)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise call_failure(request, upload, exc, self._limits) from exc
+            raise call_failure(request, upload, exc, self._limits, self.name) from exc
 
     async def _send(self, request: UpstreamRequest, upload: Upload | None) -> Answer:
-        """Send the request and wait for the core's headers, and for a small body, within the deadline."""
+        """Send the request and wait for the upstream's headers, and for a small body, within the deadline."""
         client = self._client
         if client is None:
             raise RuntimeError("ApiProxy.startup() was not called")
@@ -171,3 +178,7 @@ async def _small_body(method: str, response: aiohttp.ClientResponse) -> bytes | 
     if is_small(response.content_length):
         return await response.read()
     return None
+
+
+# The name the core's tests and stand-ins know it by.
+CoreConnection = UpstreamConnection

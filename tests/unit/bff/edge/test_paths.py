@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from latchkey.bff.edge.paths import Routes
+from tests.unit.bff.raw_asgi import bff_settings
 
 
 @pytest.mark.parametrize(
@@ -74,3 +77,38 @@ def test_no_path_is_both_api_and_bff(path: str) -> None:
     assert not (routes.is_api(path) and routes.is_bff(path))
     if routes.is_api(path):
         assert path == "/api" or path.startswith("/api/")
+
+
+# --- configured routes (LATCHKEY_BFF_ROUTES) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        ("/app/billing", 0),
+        ("/app/billing/", 0),
+        ("/app/billing/v1/invoices", 0),
+        ("/app/maps/v2/tiles", 1),
+        ("/app/maps/v2", 1),
+        ("/app/maps", None),  # a parent of a route is not the route
+        ("/app/maps/v3", None),
+        ("/app/billingx", None),  # a sibling is not the route
+        ("/billing/x", None),  # not under the base path
+        ("/app/api/v1/me", None),
+    ],
+)
+def test_a_configured_prefix_is_its_route_and_guarded_but_never_the_spa(path: str, route: int | None) -> None:
+    routes = Routes("/app", ("/billing", "/maps/v2"))
+    assert routes.route_of(path) == route
+    assert routes.is_proxied(path) == (route is not None or routes.is_api(path))
+    assert routes.is_guarded(path) == (routes.is_proxied(path) or routes.is_bff(path))
+    if route is not None:
+        assert not routes.is_api(path) and not routes.is_bff(path)
+
+
+def test_routes_come_from_the_settings(tmp_path: Any) -> None:
+    file = tmp_path / "routes.toml"
+    file.write_text('[[route]]\nprefix = "/billing"\nupstream = "http://127.0.0.1:9100"\n')
+    routes = Routes.of(bff_settings(LATCHKEY_BFF_BASE_PATH="/app", LATCHKEY_BFF_ROUTES=str(file)))
+    assert routes.route_of("/app/billing/x") == 0
+    assert Routes.of(bff_settings()).route_of("/billing/x") is None

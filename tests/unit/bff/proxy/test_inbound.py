@@ -129,3 +129,42 @@ def test_any_answer_has_exactly_one_no_store_vary_and_request_id_and_no_cookie(
     assert out[-3:] == [(b"vary", out[-3][1]), (b"cache-control", b"no-store"), (b"x-request-id", b"rid")]
     assert names.count(b"cache-control") == names.count(b"vary") == names.count(b"x-request-id") == 1
     assert set(names) <= RESPONSE_FIELDS | {b"vary", b"cache-control", b"x-request-id", b"location"}
+
+
+# --- a route with token `none`: answers shared by everyone -------------------------------------------
+
+
+def test_a_shared_answer_keeps_the_upstreams_caching_and_adds_no_cookie_vary() -> None:
+    fields = [
+        (b"Cache-Control", b"public, max-age=60"),
+        (b"Expires", b"Thu, 01 Jan 2099 00:00:00 GMT"),
+        (b"Vary", b"Accept"),
+        (b"Set-Cookie", b"a=1"),
+        (b"Connection", b"x-hop"),
+        (b"X-Hop", b"1"),
+        (b"Keep-Alive", b"timeout=5"),
+        (b"Content-Type", b"text/plain"),
+    ]
+    assert response_fields(200, fields, b"rid", LOCATION, per_user=False) == [
+        (b"cache-control", b"public, max-age=60"),
+        (b"expires", b"Thu, 01 Jan 2099 00:00:00 GMT"),
+        (b"content-type", b"text/plain"),
+        (b"vary", b"Accept"),
+        (b"x-request-id", b"rid"),
+    ]
+
+
+def test_a_shared_answer_without_vary_gets_none() -> None:
+    assert response_fields(204, [], b"rid", LOCATION, per_user=False) == [(b"x-request-id", b"rid")]
+
+
+def test_a_per_user_answer_still_replaces_the_upstreams_caching() -> None:
+    kept = response_fields(200, [(b"cache-control", b"public"), (b"expires", b"0")], b"rid", LOCATION)
+    assert kept == [(b"vary", b"Cookie"), (b"cache-control", b"no-store"), (b"x-request-id", b"rid")]
+
+
+def test_a_location_on_a_routes_upstream_with_a_base_path_comes_back_under_the_route() -> None:
+    location = BrowserLocation("http://team:9100/base", b"/app/team")
+    assert location(b"http://team:9100/base/x?y=1") == b"/app/team/x?y=1"
+    assert location(b"/base/x") == b"/app/team/x"
+    assert location(b"https://other.example/x") == b"https://other.example/x"

@@ -164,3 +164,20 @@ def test_the_request_puts_the_token_first_then_the_browsers_then_framing_then_th
     assert replay.fields == [bearer("tok2"), *request.fields[1:]]
     assert (replay.method, replay.url) == ("GET", url)
     assert request.fields[0] == ("authorization", "Bearer tok")  # the first request is left alone
+
+
+# --- routes that send no token -----------------------------------------------------------------------
+
+
+def test_without_a_token_no_authorization_is_sent_whatever_the_browser_sent() -> None:
+    head = read_browser_head([(b"authorization", b"Bearer mine"), (b"accept", b"*/*"), (b"cookie", b"a=1")])
+    request = upstream_request("GET", URL("http://team:9100/x"), head, None, None, [("x-request-id", "rid")])
+    assert request.fields == [("accept", "*/*"), ("x-request-id", "rid")]
+
+
+def test_a_replay_swaps_the_token_in_place() -> None:
+    head = read_browser_head([(b"accept", b"*/*")])
+    request = upstream_request("GET", URL("http://team:9100/x"), head, "old", None, [])
+    assert request.with_token("new").fields == [("authorization", "Bearer new"), ("accept", "*/*")]
+    untokened = upstream_request("GET", URL("http://team:9100/x"), head, None, None, [])
+    assert untokened.with_token("new").fields == [("authorization", "Bearer new"), ("accept", "*/*")]

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from latchkey.bff.proxy.targets import (
+    RouteMethods,
     allowed_method,
     checked_path,
     checked_query,
@@ -189,3 +190,25 @@ def test_a_request_id_passed_on_is_always_plain(value: bytes) -> None:
     chosen = request_id_for(value)
     assert valid_request_id(chosen)
     assert chosen == value or len(chosen) == 32
+
+
+# --- a route's methods -------------------------------------------------------------------------------
+
+
+def test_a_routes_methods_answer_405_with_their_own_allow_in_a_fixed_order() -> None:
+    methods = RouteMethods(frozenset({"POST", "GET", "DELETE"}))
+    assert methods.allow == "GET, POST, DELETE"
+    assert methods.check("POST") == "POST"
+    with pytest.raises(ProblemError) as refused:
+        methods.check("PUT")
+    assert (refused.value.status, refused.value.code) == (405, "method_not_allowed")
+    assert refused.value.headers == {"Allow": "GET, POST, DELETE"}
+
+
+def test_no_method_list_is_every_method_the_api_forwards() -> None:
+    every = RouteMethods(None)
+    assert every.allow == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+    for method in ("GET", "OPTIONS", "PATCH"):
+        assert every.check(method) == method
+    with pytest.raises(ProblemError):
+        every.check("TRACE")
