@@ -7,9 +7,19 @@ test-only HTTP backdoor), write what the tests need to `e2e/.state/stack.json`, 
     core  :18001  ← BFF :18000   the main stack; the BFF serves the built SPA (frontend/dist)
     core  :18011  ← BFF :18010   same core database, LATCHKEY_REAUTH_WINDOW=REAUTH_WINDOW (re-auth test)
     core  :18001  ← BFF :18020   LATCHKEY_SESSION_IDLE_TIMEOUT=IDLE_TIMEOUT (idle session end test)
+    core  :18001  ← BFF :18030   the second app's: LATCHKEY_ALLOWED_ORIGINS=http://localhost:18040 and
+                                 LATCHKEY_BFF_ROUTES with /echo-api (HTTP, token user) and /live
+                                 (WebSocket) to the team API :18031 (`python -m tests.upstream_app`)
+    e2e/second-app/dist on http://localhost:18040 (listed) and http://localhost:18041 (not listed)
+
+The second app and its BFF use the host name `localhost`, the others `127.0.0.1`: the app's origin differs
+from its BFF's (another port) but is the same site, so the BFF's SameSite=Strict cookie goes along (a
+cross-site app would need SameSite=None and third-party cookies: docs/react.md); and the cookie jars of
+`localhost` and `127.0.0.1` are apart, so the second app's `__Host-latchkey` cookie never meets the others'.
 
 The main BFF starts last, so when Playwright sees it answer every other server is up. SIGTERM or SIGINT
-(or any server exiting) stops them all and removes the directory. The SPA must be built before. Starting,
+(or any server exiting) stops them all and removes the directory. The SPA and the second app must be
+built before (`just e2e` builds both). Starting,
 readiness and stopping are `latchkey.devstack`'s, the launcher `just dev` and the tests use too.
 """
 
@@ -41,11 +51,17 @@ from latchkey.devstack import (
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "frontend" / "dist"
+SECOND_APP_DIST = ROOT / "e2e" / "second-app" / "dist"
 STATE = ROOT / "e2e" / ".state"
 
 CORE_PORT, BFF_PORT = 18001, 18000
 REAUTH_CORE_PORT, REAUTH_BFF_PORT = 18011, 18010
 IDLE_BFF_PORT = 18020
+SECOND_BFF_PORT, UPSTREAM_PORT = 18030, 18031
+SECOND_APP_PORT, UNLISTED_APP_PORT = 18040, 18041
+# The host name of the second app and its BFF (see the module's docstring).
+SECOND_HOST = "localhost"
+SECOND_APP_ORIGIN = f"http://{SECOND_HOST}:{SECOND_APP_PORT}"
 REAUTH_WINDOW = 4  # seconds: the re-auth test waits this out, so keep it short
 IDLE_TIMEOUT = 3  # seconds
 SESSION_MAX_AGE = 28800  # the default, stated so the cookie test can check the expiry against it
@@ -76,14 +92,20 @@ class E2eStack(Stack):
 
     def serve(self, name: str, app: str, env: dict[str, str], port: int) -> None:
         """Start `latchkey <app>` on `port` and wait until it answers /healthz."""
+        self.run_command(name, server_command(app, port), env, local_url(port, "/healthz"))
+
+    def run_command(
+        self, name: str, argv: list[str], env: dict[str, str], ready_url: str, cwd: Path | None = None
+    ) -> None:
+        """Start any server of the stack and wait until `ready_url` answers 2xx."""
         self.start(
             Process(
                 name,
-                server_command(app, port),
+                argv,
                 env=env,
-                cwd=self.workdir,
+                cwd=cwd or self.workdir,
                 log_path=self.workdir / f"{name}.log",
-                ready_url=local_url(port, "/healthz"),
+                ready_url=ready_url,
             )
         )
 
@@ -106,11 +128,11 @@ def create_user(env: dict[str, str], email: str, name: str, *flags: str) -> dict
 def main() -> None:
     if not (DIST / "index.html").is_file():
         fail("frontend/dist/index.html is missing: run `npm run build` first")
-    busy = [
-        p
-        for p in (CORE_PORT, BFF_PORT, REAUTH_CORE_PORT, REAUTH_BFF_PORT, IDLE_BFF_PORT)
-        if not port_is_free(p)
-    ]
+    if not (SECOND_APP_DIST / "index.html").is_file():
+        fail("e2e/second-app/dist/index.html is missing: run `npm run build:second-app` first")
+    ports = [CORE_PORT, BFF_PORT, REAUTH_CORE_PORT, REAUTH_BFF_PORT, IDLE_BFF_PORT]
+    ports += [SECOND_BFF_PORT, UPSTREAM_PORT, SECOND_APP_PORT, UNLISTED_APP_PORT]
+    busy = [p for p in ports if not port_is_free(p)]
     if busy:
         fail(f"ports {busy} are in use (another e2e run?)")
 
@@ -156,6 +178,26 @@ def run(stack: E2eStack, workdir: Path) -> None:
     main_bff = bff("bff", CORE_PORT)
     reauth_bff = bff("bff-reauth", REAUTH_CORE_PORT)
     idle_bff = bff("bff-idle", CORE_PORT, LATCHKEY_SESSION_IDLE_TIMEOUT=str(IDLE_TIMEOUT))
+    routes = workdir / "routes.toml"
+    routes.write_text(
+        "# The team's own API beside the core's /api (SPEC §12): the second app calls both.\n"
+        "[[route]]\n"
+        'prefix = "/echo-api"\n'
+        f'upstream = "http://{HOST}:{UPSTREAM_PORT}"\n'
+        'token = "user"\n'
+        "\n"
+        "[[route]]\n"
+        'prefix = "/live"\n'
+        f'upstream = "http://{HOST}:{UPSTREAM_PORT}"\n'
+        'token = "user"\n'
+        "websocket = true\n"
+    )
+    second_bff = bff(
+        "bff-second",
+        CORE_PORT,
+        LATCHKEY_ALLOWED_ORIGINS=SECOND_APP_ORIGIN,
+        LATCHKEY_BFF_ROUTES=str(routes),
+    )
 
     STATE.mkdir(parents=True, exist_ok=True)
     state = STATE / "stack.json"
@@ -165,6 +207,9 @@ def run(stack: E2eStack, workdir: Path) -> None:
         "core": f"http://{HOST}:{CORE_PORT}",
         "reauthBff": f"http://{HOST}:{REAUTH_BFF_PORT}",
         "idleBff": f"http://{HOST}:{IDLE_BFF_PORT}",
+        "secondBff": f"http://{SECOND_HOST}:{SECOND_BFF_PORT}",
+        "secondApp": SECOND_APP_ORIGIN,
+        "unlistedApp": f"http://{SECOND_HOST}:{UNLISTED_APP_PORT}",
         "reauthWindow": REAUTH_WINDOW,
         "idleTimeout": IDLE_TIMEOUT,
         "sessionMaxAge": SESSION_MAX_AGE,
@@ -183,6 +228,15 @@ def run(stack: E2eStack, workdir: Path) -> None:
     )
     stack.serve("bff-reauth", "bff", reauth_bff, REAUTH_BFF_PORT)
     stack.serve("bff-idle", "bff", idle_bff, IDLE_BFF_PORT)
+    # The team's API (an aiohttp process from the Python tests), the second BFF, and the second app's
+    # static files on a listed and an unlisted origin.
+    upstream_argv = [sys.executable, "-m", "tests.upstream_app", "--port", str(UPSTREAM_PORT)]
+    stack.run_command("upstream", upstream_argv, stack.base, local_url(UPSTREAM_PORT, "/echo"), cwd=ROOT)
+    stack.serve("bff-second", "bff", second_bff, SECOND_BFF_PORT)
+    for name, port in (("second-app", SECOND_APP_PORT), ("unlisted-app", UNLISTED_APP_PORT)):
+        static = [sys.executable, "-m", "http.server", str(port), "--bind", HOST]
+        static += ["--directory", str(SECOND_APP_DIST)]
+        stack.run_command(name, static, stack.base, local_url(port, "/"))
     stack.serve("bff", "bff", main_bff, BFF_PORT)  # last: Playwright waits for this one
     print(f"e2e stack ready in {workdir} (BFF http://{HOST}:{BFF_PORT})", flush=True)
     exited = stack.watch()

@@ -1,19 +1,20 @@
-"""`just dev` from a fresh clone starts the stack and seeds the accounts, a login through Vite works, and
-Ctrl-C stops everything it started.
+"""`just dev` from a fresh clone starts the stack and seeds the accounts, a login through Vite works, the
+OpenID Provider signs the demo account in with the same password, and Ctrl-C stops everything it started.
 
 The repository is cloned (its committed HEAD) into a temporary directory, where `just dev` writes
-`var/dev.env`, migrates, seeds, and runs the core (:8001), the BFF (:8000) and Vite (:5173) with prefixed
-logs. A login through Vite's port (its proxy forwards /bff to the BFF) with the demo account from the clone's
-`var/dev.env` must succeed. To check uncommitted work, set LATCHKEY_JUST_DEV_SOURCE to a directory to copy
-instead of cloning (e.g. the working tree).
+`var/dev.env`, migrates, seeds, and runs the core (:8001), the BFF (:8000), the OpenID Provider (:8002) and
+Vite (:5173) with prefixed logs. A login through Vite's port (its proxy forwards /bff to the BFF) with the
+demo account from the clone's `var/dev.env` must succeed. To check uncommitted work, set
+LATCHKEY_JUST_DEV_SOURCE to a directory to copy instead of cloning (e.g. the working tree).
 
 Installing packages is `just setup`'s job, not what this proves, and took most of a minute: when the clone's
 pyproject.toml and package-lock.json are this checkout's, the clone gets this checkout's installed packages,
 stamped as `just setup` stamps them, so it finds nothing to do. Its `.venv` is a venv of its own (made in a
 fraction of a second) that sees this venv's packages but imports `latchkey` from the clone's sources; its
 `node_modules` links to this checkout's packages (the workspace links point into the clone). Otherwise the
-clone installs its own, as a new developer's would. One `just dev` serves the module; the last test presses
-Ctrl-C.
+clone installs its own, as a new developer's would. LATCHKEY_TEST_NODE_PATH, when set, becomes the stack's
+NODE_PATH (where the provider finds `oidc-provider`, as in tests/oidc.py). One `just dev` serves the module;
+the last test presses Ctrl-C.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ import psutil
 import pytest
 
 from latchkey.devstack import Process
+from tests.oidc import ProviderAccount, ProviderBrowser, ProviderClient, sign_in_and_exchange
 
 REPO = Path(__file__).resolve().parent.parent
-PORTS = {"core": 8001, "bff": 8000, "vite": 5173}
+PORTS = {"core": 8001, "bff": 8000, "oidc": 8002, "vite": 5173}
 START_TIMEOUT = 900  # a clone that installs its own venv and npm packages takes minutes
 UNCOPIED = (".git", ".venv", "node_modules", "var", "dist", ".state", "test-results", "playwright-report")
 SEED_MARKERS = (
@@ -48,6 +50,10 @@ SEED_MARKERS = (
     "LATCHKEY_DEV_EMAIL=",
     "LATCHKEY_DEV_PASSWORD=",
     "LATCHKEY_BFF_CLIENT_SECRET=",
+    "LATCHKEY_OIDC_ISSUER=http://127.0.0.1:8002\n",
+    "LATCHKEY_OIDC_CLIENT_ID=",
+    "LATCHKEY_OIDC_CLIENT_SECRET=",
+    'LATCHKEY_OIDC_NAME="Latchkey Demo ID"\n',
 )
 
 pytestmark = pytest.mark.slow
@@ -111,6 +117,8 @@ def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LATCHKEY_", "VIRTUAL_ENV", "PYTEST"))}
     venv_bin = str(REPO / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    if os.environ.get("LATCHKEY_TEST_NODE_PATH"):
+        env["NODE_PATH"] = os.environ["LATCHKEY_TEST_NODE_PATH"]
     return env
 
 
@@ -203,7 +211,7 @@ def test_just_dev_seeds_the_accounts_and_shows_each_servers_log(dev: JustDev) ->
     demo = f"{accounts['LATCHKEY_DEMO_EMAIL']} / {accounts['LATCHKEY_DEMO_PASSWORD']}"
     assert f"demo user:  {demo}" in dev.log(), dev.log_tail()
     # Every server's lines reach the terminal behind its name, the names padded to one width.
-    labels = ("core | ", "bff  | ", "vite | ")
+    labels = ("core | ", "bff  | ", "oidc | ", "vite | ")
     wait_for(lambda: all(label in dev.log() for label in labels), f"log lines behind {labels}", dev, 15)
 
 
@@ -229,6 +237,27 @@ def test_a_login_through_vite_works(dev: JustDev) -> None:
         cookie = set_cookie.split(";", 1)[0]
         session = http.get("/bff/session", headers={"X-CSRF": "1", "Cookie": cookie})
         assert session.status_code == 200, session.text
+
+
+async def test_the_openid_provider_signs_the_demo_account_in(dev: JustDev) -> None:
+    """The provider on :8002 is the issuer var/dev.env names, knows the BFF as its client, and takes the demo
+    account's core password."""
+    settings = read_env(dev.dev_env)
+    issuer = settings["LATCHKEY_OIDC_ISSUER"]
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+        discovery = await http.get(f"{issuer}/.well-known/openid-configuration")
+        assert discovery.status_code == 200, dev.log_tail()
+        assert discovery.json()["issuer"] == issuer == "http://127.0.0.1:8002"
+        client = ProviderClient(
+            client_id=settings["LATCHKEY_OIDC_CLIENT_ID"],
+            client_secret=settings["LATCHKEY_OIDC_CLIENT_SECRET"],
+            redirect_uris=["http://127.0.0.1:8000/bff/callback"],
+        )
+        demo = ProviderAccount(settings["LATCHKEY_DEMO_EMAIL"], settings["LATCHKEY_DEMO_PASSWORD"])
+        async with ProviderBrowser(issuer) as browser:
+            signed = await sign_in_and_exchange(browser, client, demo, http=http)
+    assert signed.redirect.asked_for_password
+    assert signed.claims["email"] == demo.email and signed.claims["email_verified"] is True
 
 
 def test_ctrl_c_stops_everything(dev: JustDev) -> None:

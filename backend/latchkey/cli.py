@@ -25,7 +25,7 @@ def _serve(factory: str, host: str, port: int, workers: int, limits: ServerLimit
     from uvicorn import Server
     from uvicorn.supervisors import Multiprocess
 
-    from latchkey.http_server import ServerConfig
+    from latchkey.http_server import MAX_WEBSOCKET_MESSAGE, ServerConfig
 
     config = ServerConfig(
         factory,
@@ -41,6 +41,9 @@ def _serve(factory: str, host: str, port: int, workers: int, limits: ServerLimit
         log_level=limits.log_level,
         timeout_graceful_shutdown=5,
         limit_concurrency=limits.max_connections,
+        # A WebSocket frame larger than the relay relays is refused by the server before it is buffered
+        # (uvicorn's default would hold 16 MiB first); bff/proxy/websocket.py closes with 1009 beyond.
+        ws_max_size=MAX_WEBSOCKET_MESSAGE + 1024,
         header_timeout=limits.header_timeout,
     )
     server = Server(config)

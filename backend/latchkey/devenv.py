@@ -1,19 +1,30 @@
 """`just dev` and `just serve` support: write `var/dev.env` with generated keys, seed the demo accounts
 once, and run the servers together (through the one launcher, `latchkey.devstack`).
 
-`python -m latchkey.devenv init var/dev.env` writes the keys and SQLite URLs; `… seed var/dev.env` creates
-a demo user, a developer account and a service account (whose client secret the BFF will use), prints
-their credentials once and appends them to the file. `var/` is git-ignored. `… run` runs core, BFF and
-Vite (`just dev`); `… serve` runs core and BFF, the BFF serving the built SPA from `frontend/dist`.
+`python -m latchkey.devenv init var/dev.env` writes the keys, SQLite URLs and the OpenID Provider's
+settings; `… seed var/dev.env` adds those provider settings to an older file that lacks them, creates a demo
+user, a developer account and a service account (whose client secret the BFF will use), prints their
+credentials once and appends them to the file. `var/` is git-ignored. `… run` runs core, BFF, the OpenID
+Provider and Vite (`just dev`); `… serve` runs core, BFF and the provider, the BFF serving the built SPA
+from `frontend/dist`.
+
+The provider is the one the tests use (`e2e/oidc/provider.mjs`, the npm package `oidc-provider`) on :8002,
+its config written to `var/oidc-provider.json` at each start: the demo and developer accounts with the same
+emails and passwords as in the core, and the BFF as its client. So the login page shows both ways in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import secrets
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from latchkey.devstack import (
     CommandFailed,
@@ -27,6 +38,36 @@ from latchkey.devstack import (
 from latchkey.settings import encode_key
 
 SEED_MARKER = "LATCHKEY_DEMO_EMAIL"
+PROVIDER_SCRIPT = Path("e2e/oidc/provider.mjs")
+PROVIDER_CONFIG = Path("var/oidc-provider.json")
+PROVIDER_ISSUER = "http://127.0.0.1:8002"
+# Where a browser reaches the app in `just dev` (the BFF, or Vite in front of it), by address and by name.
+APP_ORIGINS = (
+    "http://127.0.0.1:8000",
+    "http://localhost:8000",
+    "http://127.0.0.1:5173",
+    "http://localhost:5173",
+)
+BFF_ORIGIN = APP_ORIGINS[0]
+
+
+def provider_settings() -> dict[str, str]:
+    """The BFF's registration at the dev OpenID Provider (SPEC §11), with a fresh client secret."""
+    return {
+        "LATCHKEY_OIDC_ISSUER": PROVIDER_ISSUER,
+        "LATCHKEY_OIDC_CLIENT_ID": "latchkey-bff",
+        "LATCHKEY_OIDC_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "LATCHKEY_OIDC_NAME": '"Latchkey Demo ID"',  # quoted: the file is sourced by bash
+    }
+
+
+def add_provider_settings(path: Path) -> None:
+    """Append the provider settings a var/dev.env written before they existed lacks."""
+    present = {line.split("=", 1)[0] for line in path.read_text().splitlines() if "=" in line}
+    missing = {key: value for key, value in provider_settings().items() if key not in present}
+    if missing:
+        with path.open("a") as handle:
+            handle.write("".join(f"{key}={value}\n" for key, value in missing.items()))
 
 
 def init(path: Path) -> None:
@@ -39,12 +80,14 @@ def init(path: Path) -> None:
         "LATCHKEY_CORE_FILES_DIR=var/files",
         f"LATCHKEY_CORE_SECRET_KEY={encode_key(secrets.token_bytes(32))}",
         f"LATCHKEY_COOKIE_KEYS=dev1:{encode_key(secrets.token_bytes(32))}",
+        *(f"{key}={value}" for key, value in provider_settings().items()),
     ]
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
 
 
 def seed(path: Path) -> None:
+    add_provider_settings(path)
     if SEED_MARKER in path.read_text():
         return
     demo_password = secrets.token_urlsafe(12)
@@ -86,12 +129,62 @@ def supervise(commands: dict[str, list[str]]) -> int:
     return 0
 
 
+def provider_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """The dev provider's config (see e2e/oidc/provider.mjs) from var/dev.env's settings: the seeded people
+    with their core passwords (a stable `sub` each), the BFF as its client."""
+    issuer = env.get("LATCHKEY_OIDC_ISSUER", PROVIDER_ISSUER)
+    people = (
+        ("LATCHKEY_DEMO_EMAIL", "LATCHKEY_DEMO_PASSWORD", "Demo User"),
+        ("LATCHKEY_DEV_EMAIL", "LATCHKEY_DEV_PASSWORD", "Dev Eloper"),
+    )
+    accounts = [
+        {
+            "sub": hashlib.sha256(f"{issuer} {env[email]}".encode()).hexdigest()[:32],
+            "email": env[email],
+            "email_verified": True,
+            "name": name,
+            "password": env[password],
+        }
+        for email, password, name in people
+        if env.get(email) and env.get(password)
+    ]
+    client = {
+        "client_id": env.get("LATCHKEY_OIDC_CLIENT_ID", "latchkey-bff"),
+        "client_secret": env.get("LATCHKEY_OIDC_CLIENT_SECRET", ""),
+        "client_name": "Latchkey",
+        "redirect_uris": [f"{origin}/bff/callback" for origin in APP_ORIGINS],
+        "post_logout_redirect_uris": [f"{origin}/" for origin in APP_ORIGINS],
+        "backchannel_logout_uri": f"{BFF_ORIGIN}/bff/backchannel-logout",
+    }
+    return {
+        "issuer": issuer,
+        "name": env.get("LATCHKEY_OIDC_NAME", "Latchkey Demo ID"),
+        "clients": [client],
+        "accounts": accounts,
+    }
+
+
+def provider_command(env: Mapping[str, str], config_path: Path = PROVIDER_CONFIG) -> list[str]:
+    """Write the provider's config (0600: it holds passwords) and return the command that runs it. Node finds
+    `oidc-provider` in the repository's node_modules (or on NODE_PATH)."""
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.touch(mode=0o600)
+    config_path.write_text(json.dumps(provider_config(env), indent=2) + "\n")
+    port = urlsplit(env.get("LATCHKEY_OIDC_ISSUER", PROVIDER_ISSUER)).port or 8002
+    return ["node", str(PROVIDER_SCRIPT), "--config", str(config_path), "--port", str(port)]
+
+
 def _servers() -> dict[str, list[str]]:
-    return {"core": server_command("core", 8001), "bff": server_command("bff", 8000)}
+    return {
+        "core": server_command("core", 8001),
+        "bff": server_command("bff", 8000),
+        "oidc": provider_command(os.environ),
+    }
 
 
 def run() -> int:
-    """Core on :8001 and the BFF on :8000 (and Vite on :5173 once frontend/ exists)."""
+    """Core on :8001, the BFF on :8000, the OpenID Provider on :8002 (and Vite on :5173 once frontend/
+    exists)."""
     commands = _servers()
     if Path("frontend/package.json").is_file():
         commands["vite"] = ["npm", "run", "dev", "--workspace", "frontend"]
@@ -99,7 +192,8 @@ def run() -> int:
 
 
 def serve(static_dir: Path = Path("frontend/dist")) -> int:
-    """Production-like: core on :8001 and the BFF on :8000 serving the built SPA at `/` (no Vite)."""
+    """Production-like: core on :8001 and the BFF on :8000 serving the built SPA at `/` (no Vite), and the
+    OpenID Provider on :8002."""
     if not (static_dir / "index.html").is_file():
         print(f"{static_dir}/index.html is missing: run `npm run build` first", file=sys.stderr)
         return 2

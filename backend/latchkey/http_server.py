@@ -32,6 +32,9 @@ from latchkey.problems import problem_bytes
 # Request line (8 KiB, nginx's large buffer) plus the header block (32 KiB, see asgi.MAX_HEADER_BYTES).
 MAX_HEAD_BYTES = 40 * 1024
 MAX_HEADERS = 100
+# The largest WebSocket message relayed (bff/proxy/websocket.py closes with 1009 beyond); the server
+# refuses a frame much larger before buffering it.
+MAX_WEBSOCKET_MESSAGE = 4 * 1024 * 1024
 HEADER_TIMEOUT = 10.0
 
 

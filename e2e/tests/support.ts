@@ -32,6 +32,11 @@ export interface Stack {
   core: string;
   reauthBff: string;
   idleBff: string;
+  /** The second app's BFF (LATCHKEY_ALLOWED_ORIGINS = secondApp; custom routes /echo-api and /live). */
+  secondBff: string;
+  /** e2e/second-app, served on a listed origin and on an unlisted one. */
+  secondApp: string;
+  unlistedApp: string;
   reauthWindow: number;
   idleTimeout: number;
   sessionMaxAge: number;

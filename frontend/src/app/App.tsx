@@ -9,19 +9,19 @@ import { SessionsPage } from "../pages/SessionsPage";
 
 /** Signed-in pages: while the session is being checked, wait; without one, go to /login. */
 function RequireAuth({ children }: { children: ReactNode }) {
-  const { state } = useAuth();
+  const { status, reason } = useAuth();
   const location = useLocation();
-  if (state.status === "loading") {
+  if (status === "loading") {
     return (
       <p className="loading" role="status" aria-label="Loading">
         Loading…
       </p>
     );
   }
-  if (state.status === "signed-out") {
+  if (status === "signed-out") {
     // Back to where the user was after signing in, unless they chose to leave.
     const here = location.pathname + location.search + location.hash;
-    const from = location.pathname === "/" || state.reason === "logged_out" ? undefined : here;
+    const from = location.pathname === "/" || reason === "logged_out" ? undefined : here;
     return <Navigate to="/login" replace state={from ? { from } : null} />;
   }
   return children;

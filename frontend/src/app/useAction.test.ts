@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { problemFromResponse } from "../lib/problem";
-import { problemResponse } from "../lib/test-helpers";
+import { problemFromResponse } from "@latchkey/client";
 import { runAction, type ActionState } from "./useAction";
+
+/** A problem+json answer as the BFF sends one. */
+function problemResponse(status: number, code: string, detail: string): Response {
+  return new Response(JSON.stringify({ type: "about:blank", title: "Error", status, code, detail }), {
+    status,
+    headers: { "Content-Type": "application/problem+json" },
+  });
+}
 
 /** An `ActionState` that remembers every change, the way React state would end up. */
 function recorder() {

@@ -3,15 +3,15 @@
  * developer accounts, the client secret (masked, reveal, copy, rotate). A token or secret is only ever held
  * in this component's state: never in localStorage or sessionStorage, so a reload forgets it.
  */
+import type { ClientSecret, NewPersonalAccessToken, PersonalAccessToken, Scope } from "@latchkey/client";
 import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
 import { useAction } from "../app/useAction";
 import { useResource } from "../app/useResource";
 import { useAuth } from "../app/auth";
+import { api } from "../app/latchkey";
 import { CopyButton } from "./CopyButton";
 import { RefreshIcon } from "./icons";
-import { api } from "../lib/api";
 import { formatDate, formatDateTime } from "../lib/format";
-import type { ClientSecret, NewPersonalAccessToken, PersonalAccessToken, Scope } from "../lib/types";
 
 /**
  * What each scope allows, in words. Which scopes a user may choose is the core's to say (`/v1/me`'s

@@ -1,10 +1,10 @@
+import type { Project, ProjectFile } from "@latchkey/client";
 import { useCallback, useRef, useState, type ChangeEvent, type SubmitEvent } from "react";
 import { useAction } from "../app/useAction";
+import { api } from "../app/latchkey";
 import { useResource } from "../app/useResource";
 import { DownloadIcon } from "./icons";
-import { api } from "../lib/api";
 import { formatBytes, formatDateTime } from "../lib/format";
-import type { Project, ProjectFile } from "../lib/types";
 
 /** Save a Blob as a file: an object URL and an `<a download>`, which browsers treat as a download. */
 function saveBlob(blob: Blob, name: string): void {

@@ -1,9 +1,7 @@
+import { ProblemError, useReauthPrompt } from "@latchkey/client";
 import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
 import { useAction } from "../app/useAction";
-import { api } from "../lib/api";
-import { bff } from "../lib/client";
 import { describeError } from "../lib/format";
-import { ProblemError } from "../lib/problem";
 
 function reauthError(error: unknown): string {
   return error instanceof ProblemError && error.code === "invalid_credentials"
@@ -12,35 +10,19 @@ function reauthError(error: unknown): string {
 }
 
 /**
- * The password prompt for `reauth_required`: registered as the client's re-authentication handler, it
- * opens when a sensitive call needs a recent password, posts `/bff/reauthenticate`, and lets the client
- * retry the original call once. Cancelling leaves the call failed.
+ * The password prompt for `reauth_required` (`useReauthPrompt` of `@latchkey/client`): it opens when a
+ * sensitive call needs a recent password, posts `/bff/reauthenticate`, and lets the client retry the
+ * original call once. Cancelling leaves the call failed; an ended session closes it (the app then shows
+ * the login page, which says why).
  */
 export function ReauthDialog({ email }: { email: string }) {
   const dialog = useRef<HTMLDialogElement>(null);
-  const settle = useRef<((confirmed: boolean) => void) | null>(null);
-  const [open, setOpen] = useState(false);
+  const prompt = useReauthPrompt();
+  const open = prompt.pending;
   const [password, setPassword] = useState("");
   const { busy, error, setError, run } = useAction(reauthError);
   const titleId = useId();
   const passwordId = useId();
-
-  useEffect(() => {
-    bff.setReauthHandler(
-      () =>
-        new Promise<boolean>((resolve) => {
-          settle.current = resolve;
-          setPassword("");
-          setError(null);
-          setOpen(true);
-        }),
-    );
-    return () => {
-      bff.setReauthHandler(null);
-      settle.current?.(false);
-      settle.current = null;
-    };
-  }, [setError]);
 
   useEffect(() => {
     const element = dialog.current;
@@ -49,26 +31,17 @@ export function ReauthDialog({ email }: { email: string }) {
     if (!open && element.open) element.close();
   }, [open]);
 
-  function finish(confirmed: boolean): void {
-    settle.current?.(confirmed);
-    settle.current = null;
+  // The next prompt starts empty: the password and the message go when this one closes.
+  function cancel(): void {
     setPassword("");
-    setOpen(false);
+    setError(null);
+    prompt.cancel();
   }
 
   async function submit(event: SubmitEvent<HTMLFormElement>): Promise<void> {
     event.preventDefault();
-    await run(async () => {
-      try {
-        await api.reauthenticate(password);
-      } catch (caught) {
-        // The session is over: the dialog closes and the app goes to the login page, which says why.
-        if (!(caught instanceof ProblemError && caught.endsSession)) throw caught;
-        finish(false);
-        return;
-      }
-      finish(true);
-    });
+    const confirmed = await run(() => prompt.confirm(password).then(() => true));
+    if (confirmed) setPassword("");
   }
 
   return (
@@ -78,7 +51,7 @@ export function ReauthDialog({ email }: { email: string }) {
       aria-labelledby={titleId}
       onCancel={(event) => {
         event.preventDefault();
-        finish(false);
+        cancel();
       }}
     >
       {open && (
@@ -104,7 +77,7 @@ export function ReauthDialog({ email }: { email: string }) {
             </p>
           )}
           <div className="actions end">
-            <button type="button" className="btn" onClick={() => finish(false)}>
+            <button type="button" className="btn" onClick={cancel}>
               Cancel
             </button>
             <button type="submit" className="btn btn-primary" disabled={busy}>

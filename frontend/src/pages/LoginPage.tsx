@@ -2,8 +2,8 @@ import { useEffect, useId, useState, type SubmitEvent } from "react";
 import { Navigate, useLocation } from "react-router-dom";
 import { useAction } from "../app/useAction";
 import { END_REASON_MESSAGES, useAuth } from "../app/auth";
+import { ProblemError } from "@latchkey/client";
 import { describeError } from "../lib/format";
-import { ProblemError } from "../lib/problem";
 
 function loginError(error: unknown): string {
   if (error instanceof ProblemError) {
@@ -19,7 +19,7 @@ function loginError(error: unknown): string {
 }
 
 export function LoginPage() {
-  const { state, login } = useAuth();
+  const { status, reason: endReason, login } = useAuth();
   const location = useLocation();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -33,13 +33,12 @@ export function LoginPage() {
     document.title = "Sign in · Latchkey";
   }, []);
 
-  if (state.status === "signed-in") {
+  if (status === "signed-in") {
     const from = (location.state as { from?: string } | null)?.from;
     return <Navigate to={from && from !== "/login" ? from : "/projects"} replace />;
   }
 
-  const reason =
-    state.status === "signed-out" && showReason && state.reason !== "logged_out" ? state.reason : null;
+  const reason = status === "signed-out" && showReason && endReason !== "logged_out" ? endReason : null;
 
   async function submit(event: SubmitEvent<HTMLFormElement>): Promise<void> {
     event.preventDefault();

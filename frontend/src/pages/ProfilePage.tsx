@@ -1,12 +1,12 @@
+import { ProblemError } from "@latchkey/client";
 import { useEffect, useId, useState, type SubmitEvent } from "react";
 import { useLocation } from "react-router-dom";
 import { useAction } from "../app/useAction";
 import { useAuth, useUser } from "../app/auth";
+import { api } from "../app/latchkey";
 import { useResource } from "../app/useResource";
 import { DeveloperSettings } from "../components/DeveloperSettings";
-import { api } from "../lib/api";
 import { describeError, formatDate } from "../lib/format";
-import { ProblemError } from "../lib/problem";
 
 export const DEVELOPER_SETTINGS_ID = "developer-settings";
 

@@ -1,12 +1,10 @@
+import { parseProjectEvent, type Project, type ProjectEvent } from "@latchkey/client";
 import { useCallback, useEffect, useId, useState, type SubmitEvent } from "react";
 import { useAuth } from "../app/auth";
+import { api, latchkey } from "../app/latchkey";
 import { useAction } from "../app/useAction";
 import { useResource } from "../app/useResource";
 import { ProjectCard } from "../components/ProjectCard";
-import { api, parseProjectEvent } from "../lib/api";
-import { bff } from "../lib/client";
-import { openEventStream } from "../lib/sse";
-import type { Project, ProjectEvent } from "../lib/types";
 
 /** Newest first, as the API lists them. */
 function sortProjects(projects: Project[]): Project[] {
@@ -51,9 +49,7 @@ export function ProjectsPage() {
   );
 
   useEffect(() => {
-    const stream = openEventStream({
-      client: bff,
-      path: api.eventsPath,
+    const stream = latchkey.events(api.eventsPath, {
       onOpen: (reconnected) => {
         setLive("live");
         // Nothing is replayed: whatever changed before the stream was (re)opened is read again.

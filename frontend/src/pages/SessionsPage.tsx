@@ -1,10 +1,10 @@
+import type { ActiveSession } from "@latchkey/client";
 import { useEffect, useState } from "react";
 import { useAction } from "../app/useAction";
 import { useAuth } from "../app/auth";
+import { api } from "../app/latchkey";
 import { useResource } from "../app/useResource";
-import { api } from "../lib/api";
 import { describeUserAgent, formatDateTime } from "../lib/format";
-import type { ActiveSession } from "../lib/types";
 
 export function SessionsPage() {
   const { epoch, logout } = useAuth();

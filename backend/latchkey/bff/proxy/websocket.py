@@ -55,13 +55,14 @@ from latchkey.bff.proxy.streams import StreamRegistry
 from latchkey.bff.proxy.targets import checked_path, checked_query, request_id_for
 from latchkey.bff.proxy.upstream import connection_pool_size
 from latchkey.bff.upstream_routes import UpstreamRoute
+from latchkey.http_server import MAX_WEBSOCKET_MESSAGE
 from latchkey.problems import PROBLEM_JSON, ProblemError, problem_bytes
 from latchkey.settings import BffSettings
 
 log = logging.getLogger("latchkey.bff.websocket")
 
 # Largest message relayed either way (aiohttp's own default): beyond, the socket closes with 1009.
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_MESSAGE_BYTES = MAX_WEBSOCKET_MESSAGE
 # The close code a browser's socket gets when its session ends (4000-4999 are the application's; 4401
 # reads as "401 over a WebSocket").
 SESSION_ENDED = 4401

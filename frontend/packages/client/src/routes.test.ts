@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { BffClient } from "./client";
-import { createRoutes, routeUrl } from "./routes";
-import { jsonResponse, stubFetch } from "./test-helpers";
+import { BffClient } from "./client.js";
+import { createRoutes, routeUrl } from "./routes.js";
+import { jsonResponse, stubFetch } from "./test-helpers.js";
 
 describe("routeUrl", () => {
   it("fills each placeholder with its percent-encoded value", () => {

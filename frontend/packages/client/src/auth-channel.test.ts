@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { AUTH_CHANNEL_NAME, AuthChannel, isAuthMessage, type AuthMessage } from "./auth-channel";
+import { AUTH_CHANNEL_NAME, AuthChannel, isAuthMessage, type AuthMessage } from "./auth-channel.js";
 
 const opened: { close(): void }[] = [];
 

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
-import { parseProjectEvent } from "./api";
-import { BffClient } from "./client";
-import { openEventStream, SseParser, type ServerSentEvent } from "./sse";
-import { problemResponse, stubFetch } from "./test-helpers";
+import { parseProjectEvent } from "./api.js";
+import { BffClient } from "./client.js";
+import { openEventStream, SseParser, type ServerSentEvent } from "./sse.js";
+import { problemResponse, stubFetch } from "./test-helpers.js";
 
 const STREAM =
   ": connected\r\n\r\n" +

@@ -1,7 +1,7 @@
-/** One function for every BFF route and every core route the app uses (through /api), typed by the route. */
-import { bff, type BffClient } from "./client";
-import { asDeclared, createRoutes, type Route } from "./routes";
-import type { Page, ProjectEvent, ProjectEventType, Scope } from "./types";
+/** One function for every BFF route and every core route an app uses (through /api), typed by the route. */
+import type { BffClient } from "./client.js";
+import { asDeclared, createRoutes, type Route } from "./routes.js";
+import type { LogoutAnswer, Page, ProjectEvent, ProjectEventType, Scope } from "./types.js";
 
 /** The cursor of a list's page (the core caps a page at 100 items). */
 interface PageQuery {
@@ -35,12 +35,23 @@ export function createApi(client: BffClient) {
     getSession: (quiet = false) => routes.json("get", "/bff/session", { signalSessionEnded: !quiet }),
     reauthenticate: (password: string) =>
       routes.send204("post", "/bff/reauthenticate", { json: { password }, reauth: false }),
-    logout: (everywhere = false) =>
-      routes.send204("post", "/bff/logout", {
+    /** End the session; resolves to the provider's logout URL when the browser should go there too
+     * (a provider session, SPEC §11), else null. */
+    logout: async (everywhere = false): Promise<string | null> => {
+      const response = await routes.request("post", "/bff/logout", {
         query: everywhere ? { everywhere: "true" } : {},
+        accept: "application/json",
         reauth: false,
         signalSessionEnded: false,
-      }),
+      });
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        return null;
+      }
+      return asDeclared<LogoutAnswer>(await response.json()).logout_url;
+    },
+    /** The ways in this BFF offers (password, the OpenID Provider), for a login page. */
+    loginMethods: () => routes.json("get", "/bff/login/methods", { reauth: false, signalSessionEnded: false }),
     listSessions: () => routes.json("get", "/bff/sessions").then((page) => page.items),
     endSession: (id: string) => routes.send204("delete", "/bff/sessions/{id}", { path: { id } }),
 
@@ -99,8 +110,6 @@ export function createApi(client: BffClient) {
 }
 
 export type Api = ReturnType<typeof createApi>;
-
-export const api: Api = createApi(bff);
 
 /** The core's event names, checked against `ProjectEventType` both ways (none missing, none extra). */
 const EVENT_TYPES: Readonly<Record<ProjectEventType, true>> = {

@@ -1,11 +1,11 @@
 /**
- * The one way the app talks to the BFF: `fetch` with the session cookie (`credentials: "include"`) and
+ * The one way an app talks to the BFF: `fetch` with the session cookie (`credentials: "include"`) and
  * the `X-CSRF: 1` header the BFF requires on every /bff and /api call. Failures become `ProblemError`s;
  * an answer that says the session is over is also announced to `onSessionEnded` listeners, and a
  * `reauth_required` answer asks the registered re-authentication handler (the password dialog) and then
  * sends the original request once more.
  */
-import { networkError, ProblemError, problemFromResponse, type SessionEndedCode } from "./problem";
+import { networkError, ProblemError, problemFromResponse, type SessionEndedCode } from "./problem.js";
 
 export interface CallOptions {
   method?: string;
@@ -32,8 +32,14 @@ export class BffClient {
   private reauthHandler: ReauthHandler | null = null;
   private pendingReauth: Promise<boolean> | null = null;
 
-  /** `baseUrl` is empty for the SPA (same origin as the BFF), or e.g. "http://127.0.0.1:8000". */
-  constructor(private readonly baseUrl = "") {}
+  /** `baseUrl` is empty for an app served by the BFF itself (or proxied to it), else the BFF's origin and
+   * base path, e.g. "https://api.example.com" (no trailing slash). */
+  constructor(readonly baseUrl = "") {}
+
+  /** The absolute (or, with an empty base, root-relative) URL of a BFF path such as "/api/v1/me". */
+  url(path: string): string {
+    return this.baseUrl + path;
+  }
 
   /** Be told when an answer says the session is over; returns the unsubscribe function. */
   onSessionEnded(listener: SessionEndedListener): () => void {
@@ -98,7 +104,7 @@ export class BffClient {
     };
     if (options.signal) init.signal = options.signal;
     try {
-      return await fetch(this.baseUrl + path, init);
+      return await fetch(this.url(path), init);
     } catch (error) {
       if (options.signal?.aborted) throw error;
       throw networkError(error);
@@ -124,6 +130,3 @@ export class BffClient {
     return this.pendingReauth;
   }
 }
-
-/** The app's client (same origin as the BFF: Vite's proxy in development, the BFF itself in production). */
-export const bff = new BffClient();

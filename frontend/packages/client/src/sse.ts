@@ -4,8 +4,8 @@
  * anywhere, even inside a line or a CRLF) into events, and `openEventStream` keeps a stream open,
  * reconnecting with backoff until it is closed or the session ends.
  */
-import type { BffClient } from "./client";
-import { ProblemError } from "./problem";
+import type { BffClient } from "./client.js";
+import { ProblemError } from "./problem.js";
 
 export interface ServerSentEvent {
   /** The `event:` field, "message" when absent. */

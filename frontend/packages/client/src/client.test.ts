@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
-import { createApi } from "./api";
-import { BffClient } from "./client";
-import { ProblemError } from "./problem";
-import { jsonResponse, problemResponse, stubFetch } from "./test-helpers";
+import { createApi } from "./api.js";
+import { BffClient } from "./client.js";
+import { ProblemError } from "./problem.js";
+import { jsonResponse, problemResponse, stubFetch } from "./test-helpers.js";
 
 const page = (items: unknown[] = []) => jsonResponse({ items, next_cursor: null });
 

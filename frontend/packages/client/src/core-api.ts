@@ -257,8 +257,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Issue tokens (password or refresh_token grant)
-         * @description RFC 6749 token endpoint for confidential clients (`Authorization: Secret lks_…`). Refresh tokens rotate on every use; a rotated-out one presented again within 5 s gets a sibling pair, later it ends the whole chain (RFC 9700). Failed password grants are rate-limited per account, IP and pair; the client IP is the first `X-Forwarded-For` entry when the client is the BFF's service account (`forwards_client_ip`), else the caller's own address. The client is authenticated before the body is read; bodies over 16 KiB or with more than 32 parameters are refused.
+         * Issue tokens (password, refresh_token or token-exchange grant)
+         * @description RFC 6749 token endpoint for confidential clients (`Authorization: Secret lks_…`). Refresh tokens rotate on every use; a rotated-out one presented again within 5 s gets a sibling pair, later it ends the whole chain (RFC 9700). Failed password grants are rate-limited per account, IP and pair; the client IP is the first `X-Forwarded-For` entry when the client is the BFF's service account (`forwards_client_ip`), else the caller's own address. The client is authenticated before the body is read; bodies over 16 KiB or with more than 32 parameters are refused. With an identity provider configured (LATCHKEY_OIDC_ISSUER), the RFC 8693 token exchange trades the provider's ID token (`subject_token_type=urn:ietf:params:oauth:token-type:id_token`), checked by the core itself and exchanged at most once, for tokens of the account it names.
          */
         post: operations["V1OauthTokenToken"];
         delete?: never;
@@ -477,7 +477,7 @@ export interface components {
         };
         /** TokenForm */
         TokenForm: {
-            /** @description `password` or `refresh_token` */
+            /** @description `password`, `refresh_token`, or `urn:ietf:params:oauth:grant-type:token-exchange` */
             grant_type: string;
             /** @description the user's password (password grant) */
             password?: string | null;
@@ -485,6 +485,10 @@ export interface components {
             refresh_token?: string | null;
             /** @description ignored: tokens get every scope the user's role allows (see `scope`) */
             scope?: string | null;
+            /** @description the provider's ID token (token exchange, RFC 8693) */
+            subject_token?: string | null;
+            /** @description `urn:ietf:params:oauth:token-type:id_token` (token exchange) */
+            subject_token_type?: string | null;
             /** @description the user's email (password grant) */
             username?: string | null;
         };
@@ -509,6 +513,7 @@ export interface components {
         TokenResponse: {
             access_token: string;
             expires_in: number;
+            issued_token_type?: string | null;
             refresh_token: string;
             scope: string;
             token_type: string;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { isSessionEndedCode, ProblemError, problemFromBody, problemFromResponse } from "./problem";
-import { problemResponse } from "./test-helpers";
+import { isSessionEndedCode, ProblemError, problemFromBody, problemFromResponse } from "./problem.js";
+import { problemResponse } from "./test-helpers.js";
 
 describe("problemFromResponse", () => {
   it("reads status, code and detail from problem+json", async () => {
