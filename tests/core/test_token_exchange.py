@@ -109,6 +109,14 @@ async def test_an_id_token_becomes_core_tokens_of_a_new_account_once(
         await http.get(f"{world.core.url}/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     ).json()
     assert me["email"] == person.email.lower() and me["role"] == "member" and me["name"] == person.name
+    assert me["has_password"] is False and me["provider_linked"] is True
+    # No password to change: a clear refusal, not a guess counted against the account.
+    change = await http.post(
+        f"{world.core.url}/v1/me/password",
+        json={"current_password": "anything at all", "new_password": "a brand new passphrase"},
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+    )
+    assert change.status_code == 409 and change.json()["code"] == "no_password"
     # Replayed: every unacceptable subject token is invalid_request (RFC 8693 §2.2.2).
     replay = await world.exchange(http, id_token)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_request"
@@ -152,6 +160,7 @@ async def test_an_existing_account_is_linked_by_its_verified_email(
         )
     ).json()
     assert me["id"] == existing["id"]
+    assert me["has_password"] is True and me["provider_linked"] is True
 
 
 async def test_an_unverified_email_never_links_nor_creates(world: World, http: httpx.AsyncClient) -> None:

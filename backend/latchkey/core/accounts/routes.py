@@ -39,7 +39,18 @@ async def me(principal: Caller) -> MeOut:
     guards=[require_json, strict_json_body],
     status_code=204,
     responses=problem_responses(
-        400, 401, 403, 404, 409, 413, 415, 422, 429, 503, s409="`conflict`: the password changed meanwhile"
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        429,
+        503,
+        s409="`conflict`: the password changed meanwhile; `no_password`: the account signs in through "
+        "its identity provider",
     ),
 )
 async def change_password(ctx: Context, principal: Caller, data: ChangePasswordRequest) -> None:

@@ -29,6 +29,9 @@ class MeOut(msgspec.Struct, kw_only=True):
     created_at: datetime
     # Every scope the user's role allows, in catalogue order: what a PAT of this user may be given.
     scopes: Annotated[list[str], declared(uniqueItems=True, items={"type": "string", "enum": list(SCOPES)})]
+    # How the account signs in (SPEC §11): with a password, through the identity provider, or both.
+    has_password: bool
+    provider_linked: bool
 
 
 class ChangePasswordRequest(msgspec.Struct, kw_only=True):
@@ -53,6 +56,8 @@ def me_out(principal: Principal) -> MeOut:
         is_developer=principal.is_developer,
         created_at=principal.created_at,
         scopes=role_scopes(principal.role),
+        has_password=principal.has_password,
+        provider_linked=principal.provider_linked,
     )
 
 

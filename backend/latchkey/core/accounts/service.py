@@ -229,9 +229,17 @@ async def change_password(
                 "too many wrong passwords; try again later",
                 headers={"Retry-After": str(exc.retry_after)},
             ) from None
-        old_hash = await session.scalar(select(User.password_hash).where(User.id == user_id))
-    if old_hash is None:
+        found = (await session.execute(select(User.id, User.password_hash).where(User.id == user_id))).first()
+        if found is not None and found.password_hash is None:
+            # Nothing to compare with: forget the attempt, it was not a guess.
+            await limits.forget_attempt(session, attempt_id)
+    if found is None:
         raise ProblemError(404, "not_found", "no such user")
+    old_hash = found.password_hash
+    if old_hash is None:
+        raise ProblemError(
+            409, "no_password", "this account signs in through its identity provider and has no password"
+        )
     try:
         if not await hasher.verify(current_password, old_hash):
             raise ProblemError(403, "invalid_password", "the current password is wrong")

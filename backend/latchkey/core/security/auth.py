@@ -21,9 +21,16 @@ from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.handlers.http_handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 
-from latchkey.core.models import AccessToken, ClientSecret, PersonalAccessToken, TokenChain, User
+from latchkey.core.models import (
+    AccessToken,
+    ClientSecret,
+    Identity,
+    PersonalAccessToken,
+    TokenChain,
+    User,
+)
 from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
 from latchkey.core.security.reauth import require_recent_login
@@ -32,6 +39,8 @@ from latchkey.core.state import CoreContext, core_context
 from latchkey.problems import ProblemError
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Read with the token's user: whether the account is linked to an identity provider account (SPEC §11).
+_LINKED = exists().where(Identity.user_id == User.id).label("linked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,8 @@ class Principal:
     scopes: frozenset[str]  # effective: the token's scopes ∩ what the role allows now
     chain_id: int | None  # access tokens only
     auth_time: datetime | None  # access tokens only
+    has_password: bool = True  # False: the account signs in only through the identity provider
+    provider_linked: bool = False  # the account is linked to an identity provider account
 
     @property
     def is_session(self) -> bool:
@@ -247,20 +258,21 @@ async def _read_token(
         if kind is Kind.PERSONAL:
             pat_row = (
                 await session.execute(
-                    select(PersonalAccessToken, User)
+                    select(PersonalAccessToken, User, _LINKED)
                     .join(User, User.id == PersonalAccessToken.user_id)
                     .where(PersonalAccessToken.token_hash == digest)
                 )
             ).one_or_none()
             if pat_row is None:
                 raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
-            pat, user = pat_row
+            pat, user, linked = pat_row
             if pat.revoked_at is not None or pat.expires_at <= moment or user.disabled:
                 raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
-            return _principal(user, kind, pat.id, pat.scopes, None, None), pat.expires_at, pat.last_used_at
+            principal = _principal(user, kind, pat.id, pat.scopes, None, None, linked)
+            return principal, pat.expires_at, pat.last_used_at
         at_row = (
             await session.execute(
-                select(AccessToken, TokenChain, User)
+                select(AccessToken, TokenChain, User, _LINKED)
                 .join(TokenChain, TokenChain.id == AccessToken.chain_id)
                 .join(User, User.id == TokenChain.user_id)
                 .where(AccessToken.token_hash == digest)
@@ -268,7 +280,7 @@ async def _read_token(
         ).one_or_none()
         if at_row is None:
             raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
-        access, chain, user = at_row
+        access, chain, user, linked = at_row
         if (
             access.revoked_at is not None
             or access.expires_at <= moment
@@ -276,7 +288,7 @@ async def _read_token(
             or user.disabled
         ):
             raise _unauthorized("invalid_token", "the token is malformed, expired or revoked")
-        principal = _principal(user, kind, access.id, access.scopes, chain.id, chain.auth_time)
+        principal = _principal(user, kind, access.id, access.scopes, chain.id, chain.auth_time, linked)
         return principal, min(access.expires_at, chain.expires_at), None
 
 
@@ -308,6 +320,7 @@ def _principal(
     scopes: str,
     chain_id: int | None,
     auth_time: datetime | None,
+    linked: bool,
 ) -> Principal:
     return Principal(
         user_id=user.id,
@@ -321,6 +334,8 @@ def _principal(
         scopes=granted(scopes, user.role),
         chain_id=chain_id,
         auth_time=auth_time,
+        has_password=user.password_hash is not None,
+        provider_linked=bool(linked),
     )
 
 

@@ -419,9 +419,11 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             email: string;
+            has_password: boolean;
             id: number;
             is_developer: boolean;
             name: string;
+            provider_linked: boolean;
             role: string;
             scopes: ("profile" | "projects:read" | "projects:write" | "admin")[];
         };
@@ -1158,7 +1160,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `conflict`: the password changed meanwhile */
+            /** @description `conflict`: the password changed meanwhile; `no_password`: the account signs in through its identity provider */
             409: {
                 headers: {
                     [name: string]: unknown;
