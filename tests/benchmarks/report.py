@@ -523,6 +523,33 @@ def _websocket_section(results: Mapping[str, Any]) -> list[str]:
     )
 
 
+def _callback_section(results: Mapping[str, Any]) -> list[str]:
+    """SPEC §11: what a sign-in through the provider costs the BFF itself."""
+    lines = ["## Sign-in through the OpenID Provider (the BFF's own cost)", ""]
+    section = _section(results, "callback")
+    if section is None:
+        return lines + _not_measured()
+    lines += [
+        f"{_count(section.get('sign_ins'))} sign-ins through a real `oidc-provider`: the BFF's CPU time "
+        "(its own process, read around its two requests) for `GET /bff/login/oidc` and for the callback, "
+        "which redeems the code, checks the ID token, has the core exchange it and writes the session; "
+        "the callback's wall time also waits for the provider and the core. CPU: means over the sign-ins "
+        "(the kernel counts it in 10 ms ticks); wall: median.",
+        "",
+    ]
+    return lines + _table(
+        ["Step", "BFF CPU ms", "wall ms"],
+        [
+            ["`/bff/login/oidc` (302 to the provider)", _ms(_field(section, "start_cpu_ms")), "—"],
+            [
+                "`/bff/callback` (303, signed in)",
+                _ms(_field(section, "callback_cpu_ms")),
+                _ms(_field(section, "callback_wall_ms")),
+            ],
+        ],
+    )
+
+
 def _latency_section(results: Mapping[str, Any]) -> list[str]:
     lines = ["## Latency at one connection", ""]
     rows = _rows(results, "latency_1c")
@@ -702,6 +729,7 @@ def render_markdown(results: dict[str, Any], chart_file: str, *, tuning_link: st
         _stability_section(results),
         _multiprocess_section(results),
         _websocket_section(results),
+        _callback_section(results),
         _method_section(results, tuning_link),
     ):
         lines += ["", *section]

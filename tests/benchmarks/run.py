@@ -53,7 +53,7 @@ import psutil
 from latchkey import devstack
 from tests import support
 from tests.benchmarks import nginx as nginx_setup
-from tests.benchmarks import websocket_echo
+from tests.benchmarks import oidc_callback, websocket_echo
 from tests.benchmarks.report import evaluate_targets, write_report
 from tests.benchmarks.topology import Topology, scale_out
 from tests.support import (
@@ -1102,9 +1102,10 @@ PARTS = (
     "stability",
     "multiprocess",
     "websocket",
+    "callback",
 )
 # Parts that start a stack of their own rather than measuring the main one.
-OWN_STACK_PARTS = frozenset({"multiprocess", "websocket"})
+OWN_STACK_PARTS = frozenset({"multiprocess", "websocket", "callback"})
 EXTRA_PARTS = ("profile", "profile-core")  # py-spy under load: only when asked for by name
 
 
@@ -1201,6 +1202,15 @@ async def run(
                 )
             except Exception as exc:  # reported as "not measured", like a server that fails to start
                 results["problems"]["websocket"] = f"{type(exc).__name__}: {exc}"
+                log(f"  not measured: {type(exc).__name__}: {exc}")
+        if "callback" in parts:
+            log("sign-in through the OpenID Provider: the BFF's own cost of a callback")
+            try:
+                results["callback"] = await oidc_callback.measure(
+                    Path(temp) / "callback", 6 if quick else 21, log
+                )
+            except Exception as exc:  # reported as "not measured", like a server that fails to start
+                results["problems"]["callback"] = f"{type(exc).__name__}: {exc}"
                 log(f"  not measured: {type(exc).__name__}: {exc}")
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     return results

@@ -851,3 +851,28 @@ def test_a_failed_websocket_part_is_not_measured(results: dict[str, Any]) -> Non
     assert NOT_MEASURED in _section_text(markdown, HEADINGS["websocket"])
     assert "- `websocket`: RuntimeError" in markdown
     assert all(target["met"] for target in evaluate_targets(results))  # no target rests on it
+
+
+CALLBACK_HEADING = "## Sign-in through the OpenID Provider (the BFF's own cost)"
+
+
+def test_callback_section_shows_the_bffs_own_cost(results: dict[str, Any]) -> None:
+    results["callback"] = {
+        "sign_ins": 20,
+        "start_cpu_ms": 1.5,
+        "callback_cpu_ms": 7.25,
+        "callback_wall_ms": 41.0,
+    }
+    section = _section_text(render_markdown(results, "benchmarks.svg"), CALLBACK_HEADING)
+    assert "| `/bff/login/oidc` (302 to the provider) | 1.50 | — |" in section
+    assert "| `/bff/callback` (303, signed in) | 7.25 | 41.00 |" in section
+    assert "20 sign-ins through a real `oidc-provider`" in section
+    assert all(target["met"] for target in evaluate_targets(results))
+
+
+def test_a_failed_callback_part_is_not_measured(results: dict[str, Any]) -> None:
+    results.pop("callback", None)
+    results["problems"] = {"callback": "ProcessFailed: oidc-provider exited"}
+    markdown = render_markdown(results, "benchmarks.svg")
+    assert NOT_MEASURED in _section_text(markdown, CALLBACK_HEADING)
+    assert "- `callback`: ProcessFailed" in markdown
