@@ -3,7 +3,8 @@
 The core trusts no one's word for who signed in: it checks the ID token itself against
 LATCHKEY_OIDC_ISSUER's keys (`iss`, `aud` containing LATCHKEY_OIDC_CLIENT_ID, `exp`, `iat` within
 `MAX_ID_TOKEN_AGE`), exchanges each ID token at most once, and maps `(iss, sub)` to an account: an existing
-link; else the account whose email equals a verified `email` claim, linked now; else a new `member`
+link; else the account whose email equals a verified `email` claim (`email_verified`, or Entra ID's
+`xms_edov`), linked now; else a new `member`
 account without a password when LATCHKEY_OIDC_CREATE_USERS. The new chain's `auth_time` is the ID token's
 `auth_time` (else its `iat`), so the re-authentication window follows the provider's sign-in.
 
@@ -40,7 +41,15 @@ MAX_ID_TOKEN_BYTES = 16 * 1024
 
 
 def unacceptable(reason: str) -> ProblemError:
+    # Logged here, where the reason is known: the BFF only learns that the exchange was refused.
+    log.info("refused a token exchange: %s", reason)
     return ProblemError(400, "invalid_request", f"the subject token is not acceptable: {reason}")
+
+
+def email_verified(claims: dict[str, Any]) -> bool:
+    """Whether the provider vouches for the `email` claim: OIDC's `email_verified`, or Microsoft Entra ID's
+    optional `xms_edov` ("email domain owner verified"), which Entra sends instead for work accounts."""
+    return claims.get("email_verified") is True or claims.get("xms_edov") is True
 
 
 async def exchange_id_token(
@@ -115,7 +124,7 @@ async def _account(
     if user is not None:
         return user
     email = claims.get("email")
-    verified = claims.get("email_verified") is True
+    verified = email_verified(claims)
     if isinstance(email, str) and email.isprintable() and 3 <= len(email) <= 320 and "@" in email:
         email = email.strip().lower()
     else:
