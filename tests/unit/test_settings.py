@@ -188,10 +188,17 @@ def test_an_issuer_needs_a_client_id_and_http_only_on_loopback_or_in_dev() -> No
     with_client = {**GOOD, "LATCHKEY_OIDC_CLIENT_ID": "latchkey"}
     names, _ = problems_of({**with_client, "LATCHKEY_OIDC_ISSUER": "http://id.example.com"})
     assert names == ["LATCHKEY_OIDC_ISSUER"]
-    for loopback in ("http://127.0.0.1:8002", "http://localhost:8002", "http://[::1]:8002", "http://127.9.9.9"):
+    for loopback in (
+        "http://127.0.0.1:8002",
+        "http://localhost:8002",
+        "http://[::1]:8002",
+        "http://127.9.9.9",
+    ):
         settings = load_core_settings({**with_client, "LATCHKEY_OIDC_ISSUER": loopback})
         assert settings.oidc_issuer == loopback and settings.oidc_create_users is True
-    dev = load_core_settings({**with_client, "LATCHKEY_ENV": "dev", "LATCHKEY_OIDC_ISSUER": "http://idp.test"})
+    dev = load_core_settings(
+        {**with_client, "LATCHKEY_ENV": "dev", "LATCHKEY_OIDC_ISSUER": "http://idp.test"}
+    )
     assert dev.oidc_issuer == "http://idp.test"
     closed = load_core_settings({**with_client, "LATCHKEY_OIDC_CREATE_USERS": "false"})
     assert closed.oidc_create_users is False
