@@ -130,7 +130,7 @@ _load_tools:
     $sudo apt-get update -qq >/dev/null
     $sudo apt-get install -y -qq --no-install-recommends wrk nginx >/dev/null
 
-# Playwright alone: build the client package, the SPA and the second app, then drive Chromium against fresh servers on :18000-18041, e.g. `just e2e -g CSRF`
+# Playwright alone: build the client package, the SPA and the second app, then drive Chromium against fresh servers on :18000-18041 (and an OpenID Provider on 127.0.0.2:18050), e.g. `just e2e -g CSRF`
 e2e *args: setup _chromium
     npm run build
     npm run build --workspace latchkey-second-app

@@ -11,6 +11,14 @@ test-only HTTP backdoor), write what the tests need to `e2e/.state/stack.json`, 
                                  LATCHKEY_BFF_ROUTES with /echo-api (HTTP, token user) and /live
                                  (WebSocket) to the team API :18031 (`python -m tests.upstream_app`)
     e2e/second-app/dist on http://localhost:18040 (listed) and http://localhost:18041 (not listed)
+    OpenID Provider on 127.0.0.2:18050 (e2e/oidc/provider.mjs): the member and the developer with their
+                    passwords, and an account only the provider knows (the core creates it at its first
+                    sign-in: LATCHKEY_OIDC_CREATE_USERS); its one client is the main BFF and its peer
+                    (callbacks, post-logout redirects; the back-channel logout goes to the main BFF)
+    core  :18011  ← BFF :18002   a peer of the main BFF: the same session database and key ring, both on
+                                 LATCHKEY_REDIS_URL, so a back-channel logout sent to :18000 ends the
+                                 session on :18002 too; its core's short re-auth window makes the provider
+                                 re-authentication (prompt=login) testable
 
 The second app and its BFF use the host name `localhost`, the others `127.0.0.1`: the app's origin differs
 from its BFF's (another port) but is the same site, so the BFF's SameSite=Strict cookie goes along (a
@@ -59,6 +67,16 @@ REAUTH_CORE_PORT, REAUTH_BFF_PORT = 18011, 18010
 IDLE_BFF_PORT = 18020
 SECOND_BFF_PORT, UPSTREAM_PORT = 18030, 18031
 SECOND_APP_PORT, UNLISTED_APP_PORT = 18040, 18041
+OIDC_PORT, PEER_BFF_PORT = 18050, 18002
+# The provider's own host: another loopback address, so its cookies live in a jar of their own, as a real
+# provider's do on its own site (on 127.0.0.1 the BFF's `Clear-Site-Data: "cookies"` at logout would also
+# drop the provider's session cookie, and its logout confirmation would never be seen).
+OIDC_HOST = "127.0.0.2"
+OIDC_NAME = "Latchkey Test ID"
+OIDC_CLIENT_ID = "latchkey-e2e"
+PROVIDER_SCRIPT = ROOT / "e2e" / "oidc" / "provider.mjs"
+# The shared Redis of the machine (SPEC §8 notifications between the main BFF and its peer).
+REDIS_URL = os.environ.get("LATCHKEY_E2E_REDIS_URL", "redis://127.0.0.1:6379")
 # The host name of the second app and its BFF (see the module's docstring).
 SECOND_HOST = "localhost"
 SECOND_APP_ORIGIN = f"http://{SECOND_HOST}:{SECOND_APP_PORT}"
@@ -131,8 +149,9 @@ def main() -> None:
     if not (SECOND_APP_DIST / "index.html").is_file():
         fail("e2e/second-app/dist/index.html is missing: run `npm run build:second-app` first")
     ports = [CORE_PORT, BFF_PORT, REAUTH_CORE_PORT, REAUTH_BFF_PORT, IDLE_BFF_PORT]
-    ports += [SECOND_BFF_PORT, UPSTREAM_PORT, SECOND_APP_PORT, UNLISTED_APP_PORT]
+    ports += [SECOND_BFF_PORT, UPSTREAM_PORT, SECOND_APP_PORT, UNLISTED_APP_PORT, PEER_BFF_PORT]
     busy = [p for p in ports if not port_is_free(p)]
+    busy += [OIDC_PORT] if not port_is_free(OIDC_PORT, OIDC_HOST) else []
     if busy:
         fail(f"ports {busy} are in use (another e2e run?)")
 
@@ -148,12 +167,49 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def provider_config(workdir: Path, issuer: str, client_secret: str, accounts: list[dict[str, str]]) -> Path:
+    """The provider's config (see e2e/oidc/provider.mjs): one client, the main BFF; mode 0600."""
+    bff, peer = f"http://{HOST}:{BFF_PORT}", f"http://{HOST}:{PEER_BFF_PORT}"
+    config = {
+        "issuer": issuer,
+        "name": OIDC_NAME,
+        "clients": [
+            {
+                "client_id": OIDC_CLIENT_ID,
+                "client_secret": client_secret,
+                "client_name": "Latchkey e2e",
+                "redirect_uris": [f"{bff}/bff/callback", f"{peer}/bff/callback"],
+                "post_logout_redirect_uris": [f"{bff}/", f"{peer}/"],
+                "backchannel_logout_uri": f"{bff}/bff/backchannel-logout",
+            }
+        ],
+        "accounts": [
+            {
+                "sub": f"e2e-{secrets.token_hex(8)}",
+                "email": account["email"],
+                "email_verified": True,
+                "name": account["name"],
+                "password": account["password"],
+            }
+            for account in accounts
+        ],
+    }
+    path = workdir / "oidc-provider.json"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
 def run(stack: E2eStack, workdir: Path) -> None:
     _, core_secret_key = new_key(stack.base)
+    issuer = f"http://{OIDC_HOST}:{OIDC_PORT}"
     core = stack.env(
         LATCHKEY_CORE_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'core.db'}",
         LATCHKEY_CORE_FILES_DIR=str(workdir / "files"),
         LATCHKEY_CORE_SECRET_KEY=core_secret_key,
+        LATCHKEY_OIDC_ISSUER=issuer,
+        LATCHKEY_OIDC_CLIENT_ID=OIDC_CLIENT_ID,
+        LATCHKEY_OIDC_CREATE_USERS="true",
     )
     latchkey(["db", "upgrade", "core"], core)
     member = create_user(core, "mia@e2e.latchkey.test", "Mia Member")
@@ -161,6 +217,14 @@ def run(stack: E2eStack, workdir: Path) -> None:
     service = create_user(
         core, "bff-service@e2e.latchkey.test", "BFF service", "--developer", "--forwards-client-ip"
     )
+    # Known to the provider only: the core creates the account (without a password) at its first sign-in.
+    newcomer = {
+        "email": "pia@e2e.latchkey.test",
+        "name": "Pia Provider",
+        "password": secrets.token_urlsafe(12),
+    }
+    oidc_secret = secrets.token_urlsafe(32)
+    oidc_config = provider_config(workdir, issuer, oidc_secret, [member, developer, newcomer])
 
     def bff(name: str, core_port: int, **extra: str) -> dict[str, str]:
         env = stack.env(
@@ -175,7 +239,18 @@ def run(stack: E2eStack, workdir: Path) -> None:
         latchkey(["db", "upgrade", "bff"], env)
         return env
 
-    main_bff = bff("bff", CORE_PORT)
+    main_bff = bff(
+        "bff",
+        CORE_PORT,
+        LATCHKEY_OIDC_ISSUER=issuer,
+        LATCHKEY_OIDC_CLIENT_ID=OIDC_CLIENT_ID,
+        LATCHKEY_OIDC_CLIENT_SECRET=oidc_secret,
+        LATCHKEY_OIDC_NAME=OIDC_NAME,
+        LATCHKEY_REDIS_URL=REDIS_URL,
+    )
+    # The main BFF's peer: its environment (database, cookie keys, provider, Redis) on another port, in
+    # front of the core with the short re-auth window (same database and keys: the tokens are good on both).
+    peer_bff = {**main_bff, "LATCHKEY_CORE_URL": f"http://{HOST}:{REAUTH_CORE_PORT}"}
     reauth_bff = bff("bff-reauth", REAUTH_CORE_PORT)
     idle_bff = bff("bff-idle", CORE_PORT, LATCHKEY_SESSION_IDLE_TIMEOUT=str(IDLE_TIMEOUT))
     routes = workdir / "routes.toml"
@@ -210,17 +285,25 @@ def run(stack: E2eStack, workdir: Path) -> None:
         "secondBff": f"http://{SECOND_HOST}:{SECOND_BFF_PORT}",
         "secondApp": SECOND_APP_ORIGIN,
         "unlistedApp": f"http://{SECOND_HOST}:{UNLISTED_APP_PORT}",
+        "peerBff": f"http://{HOST}:{PEER_BFF_PORT}",
+        "provider": {"issuer": issuer, "name": OIDC_NAME, "clientId": OIDC_CLIENT_ID},
         "reauthWindow": REAUTH_WINDOW,
         "idleTimeout": IDLE_TIMEOUT,
         "sessionMaxAge": SESSION_MAX_AGE,
         "cookieName": "__Host-latchkey",
-        "accounts": {"member": member, "developer": developer},
+        "accounts": {"member": member, "developer": developer, "newcomer": newcomer},
         # The BFF's own confidential client, for tests that call the core directly as a script would.
         "serviceSecret": service["client_secret"],
     }
     state.write_text(json.dumps(described, indent=2) + "\n")
     state.chmod(0o600)
 
+    node = shutil.which("node") or "node"
+    provider_env = {**stack.base, "NODE_PATH": str(ROOT / "node_modules")}
+    provider_argv = [node, str(PROVIDER_SCRIPT), "--config", str(oidc_config), "--port", str(OIDC_PORT)]
+    provider_argv += ["--host", OIDC_HOST]
+    discovery = local_url(OIDC_PORT, "/.well-known/openid-configuration", host=OIDC_HOST)
+    stack.run_command("oidc-provider", provider_argv, provider_env, discovery, cwd=ROOT)
     stack.serve("core", "core", core, CORE_PORT)
     # A second core on the same database whose re-auth window is short: same users, same tokens.
     stack.serve(
@@ -237,6 +320,7 @@ def run(stack: E2eStack, workdir: Path) -> None:
         static = [sys.executable, "-m", "http.server", str(port), "--bind", HOST]
         static += ["--directory", str(SECOND_APP_DIST)]
         stack.run_command(name, static, stack.base, local_url(port, "/"))
+    stack.serve("bff-peer", "bff", peer_bff, PEER_BFF_PORT)
     stack.serve("bff", "bff", main_bff, BFF_PORT)  # last: Playwright waits for this one
     print(f"e2e stack ready in {workdir} (BFF http://{HOST}:{BFF_PORT})", flush=True)
     exited = stack.watch()

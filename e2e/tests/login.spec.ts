@@ -52,7 +52,7 @@ test("wrong credentials are refused with a clear message", async ({ page }) => {
   // An unknown account answers exactly like a wrong password, and locks no real account out when repeated.
   await page.getByRole("textbox", { name: "Email" }).fill(`${unique("nobody").replace(" ", "-")}@e2e.latchkey.test`);
   await page.getByLabel("Password", { exact: true }).fill("not the password");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByRole("alert")).toContainText("Wrong email or password");
   await expect(page).toHaveURL(/\/login$/);
 });

@@ -66,8 +66,14 @@ test("login page", async ({ browser }, testInfo) => {
   const context = await browser.newContext({ storageState: SIGNED_OUT });
   const page = await context.newPage();
   await page.goto("/login");
-  await expect(page.getByRole("button", { name: "Sign in" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Sign in", exact: true })).toBeVisible();
+  // Both ways in: the password form and the identity provider's button.
+  await expect(page.getByRole("button", { name: `Sign in with ${stack().provider.name}` })).toBeVisible();
   await shoot(page, testInfo, "login");
+  // Back from the provider after the user cancelled there (SPEC §11's `?error=` codes).
+  await page.goto("/login?error=login_cancelled");
+  await expect(page.getByRole("alert")).toBeVisible();
+  await shoot(page, testInfo, "login-cancelled");
   await context.close();
 });
 

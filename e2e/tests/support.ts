@@ -37,11 +37,16 @@ export interface Stack {
   /** e2e/second-app, served on a listed origin and on an unlisted one. */
   secondApp: string;
   unlistedApp: string;
+  /** The main BFF's peer: same session database, key ring and provider; its core has the short re-auth window. */
+  peerBff: string;
+  /** The OpenID Provider (e2e/oidc/provider.mjs); its one client is the main BFF (and its peer). */
+  provider: { issuer: string; name: string; clientId: string };
   reauthWindow: number;
   idleTimeout: number;
   sessionMaxAge: number;
   cookieName: string;
-  accounts: { member: Account; developer: Account };
+  /** `newcomer` is known to the provider only (the core creates the account at its first sign-in). */
+  accounts: { member: Account; developer: Account; newcomer: Pick<Account, "email" | "name" | "password"> };
   serviceSecret: string;
 }
 
@@ -64,7 +69,7 @@ export async function signIn(page: Page, account: Account, origin = ""): Promise
   await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
   await page.getByRole("textbox", { name: "Email" }).fill(account.email);
   await page.getByLabel("Password", { exact: true }).fill(account.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page).toHaveURL(/\/projects$/);
   await expect(page.getByRole("heading", { name: "Projects", exact: true })).toBeVisible();
 }
@@ -105,4 +110,23 @@ export async function markDocument(page: Page): Promise<void> {
 
 export async function documentIsMarked(page: Page): Promise<boolean> {
   return page.evaluate(() => (window as unknown as { __latchkeyMark?: boolean }).__latchkeyMark === true);
+}
+
+/** On the login page of a BFF with the provider: "Sign in with <name>", then the provider's own login page. */
+export async function startProviderSignIn(page: Page): Promise<void> {
+  await page.getByRole("button", { name: `Sign in with ${stack().provider.name}` }).click();
+  await expectProviderLogin(page);
+}
+
+/** The provider's login page (its own, on its own origin) asks for the email and the password. */
+export async function expectProviderLogin(page: Page): Promise<void> {
+  await expect(page).toHaveURL((url) => url.href.startsWith(`${stack().provider.issuer}/`));
+  await expect(page.getByLabel("Password", { exact: true })).toBeVisible();
+}
+
+/** Type the credentials into the provider's login page and sign in there. */
+export async function signInAtProvider(page: Page, account: { email: string; password: string }): Promise<void> {
+  await page.getByLabel("Email").fill(account.email);
+  await page.getByLabel("Password", { exact: true }).fill(account.password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }

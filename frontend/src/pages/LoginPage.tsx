@@ -1,8 +1,10 @@
 import { useEffect, useId, useState, type SubmitEvent } from "react";
-import { Navigate, useLocation } from "react-router-dom";
+import { Navigate, useLocation, useSearchParams } from "react-router-dom";
 import { useAction } from "../app/useAction";
 import { END_REASON_MESSAGES, useAuth } from "../app/auth";
-import { ProblemError } from "@latchkey/client";
+import { ProblemError, type LoginMethods } from "@latchkey/client";
+import { api } from "../app/latchkey";
+import { loginChoices, providerErrorMessage } from "../app/signInMethods";
 import { describeError } from "../lib/format";
 
 function loginError(error: unknown): string {
@@ -18,9 +20,30 @@ function loginError(error: unknown): string {
   return describeError(error);
 }
 
+/** What `/bff/login/methods` offers (null until it answers, and when it cannot be read). */
+function useLoginMethods(): LoginMethods | null {
+  const [methods, setMethods] = useState<LoginMethods | null>(null);
+  useEffect(() => {
+    let current = true;
+    api.loginMethods().then(
+      (answer) => {
+        if (current) setMethods(answer);
+      },
+      () => undefined, // the password form stays, as without a provider
+    );
+    return () => {
+      current = false;
+    };
+  }, []);
+  return methods;
+}
+
 export function LoginPage() {
-  const { status, reason: endReason, login } = useAuth();
+  const { status, reason: endReason, login, loginWithProvider } = useAuth();
   const location = useLocation();
+  const [search] = useSearchParams();
+  const methods = useLoginMethods();
+  const choices = loginChoices(methods);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const { busy, error, run } = useAction(loginError);
@@ -33,12 +56,15 @@ export function LoginPage() {
     document.title = "Sign in · Latchkey";
   }, []);
 
+  const from = (location.state as { from?: string } | null)?.from;
+  const destination = from && !from.startsWith("/login") ? from : "/projects";
   if (status === "signed-in") {
-    const from = (location.state as { from?: string } | null)?.from;
-    return <Navigate to={from && from !== "/login" ? from : "/projects"} replace />;
+    return <Navigate to={destination} replace />;
   }
 
   const reason = status === "signed-out" && showReason && endReason !== "logged_out" ? endReason : null;
+  // The provider's sign-in came back here with `?error=<code>` (SPEC §11).
+  const providerError = showReason ? providerErrorMessage(search.get("error"), choices.provider?.name ?? null) : null;
 
   async function submit(event: SubmitEvent<HTMLFormElement>): Promise<void> {
     event.preventDefault();
@@ -59,7 +85,12 @@ export function LoginPage() {
           <span>Latchkey</span>
         </div>
         <h1>Sign in</h1>
-        {reason && (
+        {providerError && (
+          <p role="alert" className="message error">
+            {providerError}
+          </p>
+        )}
+        {reason && !providerError && (
           <p role="alert" className="message warning">
             {END_REASON_MESSAGES[reason]}
           </p>
@@ -69,34 +100,53 @@ export function LoginPage() {
             {error}
           </p>
         )}
-        <form className="stack" onSubmit={(event) => void submit(event)}>
-          <div className="field">
-            <label htmlFor={emailId}>Email</label>
-            <input
-              id={emailId}
-              type="email"
-              autoComplete="username"
-              required
-              autoFocus
-              value={email}
-              onChange={(event) => setEmail(event.target.value)}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor={passwordId}>Password</label>
-            <input
-              id={passwordId}
-              type="password"
-              autoComplete="current-password"
-              required
-              value={password}
-              onChange={(event) => setPassword(event.target.value)}
-            />
-          </div>
-          <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
-            Sign in
+        {choices.password && (
+          <form className="stack" onSubmit={(event) => void submit(event)}>
+            <div className="field">
+              <label htmlFor={emailId}>Email</label>
+              <input
+                id={emailId}
+                type="email"
+                autoComplete="username"
+                required
+                autoFocus
+                value={email}
+                onChange={(event) => setEmail(event.target.value)}
+              />
+            </div>
+            <div className="field">
+              <label htmlFor={passwordId}>Password</label>
+              <input
+                id={passwordId}
+                type="password"
+                autoComplete="current-password"
+                required
+                value={password}
+                onChange={(event) => setPassword(event.target.value)}
+              />
+            </div>
+            <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
+              Sign in
+            </button>
+          </form>
+        )}
+        {choices.password && choices.provider && (
+          <p className="login-divider" aria-hidden="true">
+            <span>or</span>
+          </p>
+        )}
+        {choices.provider && (
+          <button
+            type="button"
+            className={choices.password ? "btn btn-block" : "btn btn-primary btn-block"}
+            onClick={() => {
+              setShowReason(false);
+              loginWithProvider({ returnTo: destination });
+            }}
+          >
+            Sign in with {choices.provider.name}
           </button>
-        </form>
+        )}
       </div>
     </main>
   );

@@ -5,6 +5,7 @@ import { useAction } from "../app/useAction";
 import { useAuth, useUser } from "../app/auth";
 import { api } from "../app/latchkey";
 import { useResource } from "../app/useResource";
+import { signInDescription } from "../app/signInMethods";
 import { DeveloperSettings } from "../components/DeveloperSettings";
 import { describeError, formatDate } from "../lib/format";
 
@@ -91,6 +92,9 @@ export function ProfilePage() {
   const location = useLocation();
   // The live profile, and the scopes the user's role allows (the token form offers exactly those).
   const { data: me, error } = useResource(api.getMe, epoch);
+  // The provider's name, for the sentence on how the account signs in.
+  const { data: methods } = useResource(api.loginMethods);
+  const providerName = methods?.oidc?.name ?? null;
   const atDeveloperSettings = location.pathname.startsWith("/profile/developer-settings");
 
   useEffect(() => {
@@ -134,6 +138,12 @@ export function ProfilePage() {
           </div>
           {me && (
             <div>
+              <dt>Signs in</dt>
+              <dd>{signInDescription(me, providerName)}</dd>
+            </div>
+          )}
+          {me && (
+            <div>
               <dt>Member since</dt>
               <dd>{formatDate(me.created_at)}</dd>
             </div>
@@ -146,7 +156,8 @@ export function ProfilePage() {
         )}
       </section>
 
-      <ChangePassword email={profile.email} />
+      {/* An account without a password (it signs in through the identity provider) has none to change. */}
+      {me?.has_password !== false && <ChangePassword email={profile.email} />}
 
       <DeveloperSettings
         id={DEVELOPER_SETTINGS_ID}
