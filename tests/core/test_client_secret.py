@@ -174,10 +174,11 @@ async def test_ending_the_previous_secret_needs_a_developer_session(
     anonymous = await http.delete(url)
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
-    # Another developer's DELETE never touches this one's previous secret.
-    rotated = (await http.post(f"{core.url}/v1/me/client-secret/rotate", headers=session.headers)).json()
+    # Another developer's DELETE never touches this one's previous secret. (The other developer is made
+    # before the rotation: the previous secret's grace is 3 s here, and making an account takes a while.)
     other = await core.create_user(developer=True)
     other_session = await login(http, core, service_client["client_secret"], other["email"])
+    rotated = (await http.post(f"{core.url}/v1/me/client-secret/rotate", headers=session.headers)).json()
     assert (await http.delete(url, headers=other_session.headers)).status_code == 204
     assert (await grant_with(http, core, developer["client_secret"], developer)).status_code == 200
     assert (await grant_with(http, core, rotated["secret"], developer)).status_code == 200

@@ -180,6 +180,8 @@ async def test_session_token_has_every_scope_of_its_role(
         "created_at": me.json()["created_at"],
         # What the role allows, in catalogue order (the SPA offers these when creating a PAT).
         "scopes": ["profile", "projects:read", "projects:write"],
+        "has_password": True,
+        "provider_linked": False,
     }
     assert (await http.get(f"{core.url}/v1/projects", headers=member_session.headers)).status_code == 200
     assert_problem(

@@ -18,7 +18,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_302_FOUND, HTTP_303_SEE_OTHER
 
@@ -167,7 +167,7 @@ async def login_oidc(
 async def callback(
     request: Request[Any, Any, State],
     code: str | None = None,
-    flow_state: Annotated[str | None, Parameter(query="state")] = None,
+    flow_state: Annotated[str | None, QueryParameter(name="state")] = None,
     error: str | None = None,
     iss: str | None = None,
 ) -> ASGIResponse:
