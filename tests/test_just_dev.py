@@ -260,6 +260,39 @@ async def test_the_openid_provider_signs_the_demo_account_in(dev: JustDev) -> No
     assert signed.claims["email"] == demo.email and signed.claims["email_verified"] is True
 
 
+async def test_the_login_page_offers_both_ways_in_and_the_provider_sign_in_works(dev: JustDev) -> None:
+    """Through Vite, as the newcomer's browser goes: the login methods name the demo provider, and a sign-in
+    through it (the provider's own login page) ends in a BFF session of the demo account."""
+    settings = read_env(dev.dev_env)
+    vite = f"http://127.0.0.1:{PORTS['vite']}"
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+        methods = await http.get(f"{vite}/bff/login/methods", headers={"X-CSRF": "1"})
+        assert methods.status_code == 200, dev.log_tail()
+        assert methods.json() == {
+            "methods": ["password", "oidc"],
+            "oidc": {"name": "Latchkey Demo ID", "login_url": "/bff/login/oidc"},
+        }
+        started = await http.get(f"{vite}/bff/login/oidc", params={"return_to": "/projects"})
+        assert started.status_code == 302, started.text
+        flow_cookie = started.headers["set-cookie"].split(";", 1)[0]
+        async with ProviderBrowser(settings["LATCHKEY_OIDC_ISSUER"]) as browser:
+            back = await browser.sign_in(
+                started.headers["location"],
+                settings["LATCHKEY_DEMO_EMAIL"],
+                settings["LATCHKEY_DEMO_PASSWORD"],
+            )
+        assert back.url.startswith(f"{vite}/bff/callback?"), back.url
+        finished = await http.get(back.url, headers={"Cookie": flow_cookie})
+        assert finished.status_code == 303 and finished.headers["location"] == "/projects", finished.text
+        session = next(
+            value.split(";", 1)[0]
+            for value in finished.headers.get_list("set-cookie")
+            if not value.startswith(flow_cookie.split("=", 1)[0])
+        )
+        me = await http.get(f"{vite}/api/v1/me", headers={"Cookie": session, "X-CSRF": "1"})
+        assert me.status_code == 200 and me.json()["email"] == settings["LATCHKEY_DEMO_EMAIL"]
+
+
 def test_ctrl_c_stops_everything(dev: JustDev) -> None:
     """Last: it ends the module's `just dev`."""
     # Ctrl-C in the terminal: SIGINT to the whole foreground process group.

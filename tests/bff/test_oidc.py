@@ -587,3 +587,18 @@ async def test_without_a_provider_the_routes_are_404(bff: BffServer, http: httpx
     ).status_code == 404
     methods = await http.get(f"{bff.url}/bff/login/methods", headers=CSRF)
     assert methods.json() == {"methods": ["password"], "oidc": None}
+
+
+async def test_a_fetch_without_a_session_gets_a_401_never_a_redirect_to_the_provider(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """With a provider configured, the SPA's fetch() calls still get problem+json 401s it can act on;
+    only the page navigation `/bff/login/oidc` ever redirects to the provider."""
+    for method, path in (("GET", "/api/v1/me"), ("GET", "/bff/session"), ("GET", "/api/v1/projects")):
+        response = await http.request(method, f"{stack.url}{path}", headers=CSRF)
+        assert response.status_code == 401, (path, response.status_code)
+        assert "location" not in response.headers
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "no_session"
+    ended = await http.get(f"{stack.url}/api/v1/me", headers={"Cookie": f"{SESSION_COOKIE}=garbage", **CSRF})
+    assert ended.status_code == 401 and "location" not in ended.headers

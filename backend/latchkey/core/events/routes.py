@@ -33,6 +33,7 @@ from latchkey.problems import ProblemError
 log = logging.getLogger("latchkey.events")
 
 SCOPE = "projects:read"
+RECHECK_TIMEOUT = 5.0
 HEADERS = {
     "Cache-Control": "no-store",
     # Proxies such as nginx would otherwise buffer the stream and hold events back.
@@ -47,14 +48,24 @@ def format_event(event_id: int, event: dict[str, Any]) -> str:
 
 
 async def still_authorized(ctx: CoreContext, token: str, principal: Principal) -> bool:
-    """Whether the stream's token still stands for the same user with the scope it needs."""
+    """Whether the stream's token still stands for the same user with the scope it needs.
+
+    The check is shielded from the stream's cancellation (its client leaving, often right when a
+    revocation wakes it): a database read cut off mid-way leaves its pooled connection to be reset in a
+    cancelled task. It is bounded instead: beyond `RECHECK_TIMEOUT` the stream closes, fail-closed.
+    """
+    current: Principal | None = None
     try:
-        current = await resolve_token(ctx, token)
+        with anyio.move_on_after(RECHECK_TIMEOUT, shield=True):
+            current = await resolve_token(ctx, token)
     except ProblemError:
         return False
     except Exception:
         # Fail closed (the database is unreachable, say): the client reconnects and is checked afresh.
         log.warning("could not re-check an event stream's token; closing it", exc_info=True)
+        return False
+    if current is None:
+        log.warning("an event stream's token check took over %s s; closing it", RECHECK_TIMEOUT)
         return False
     return current.user_id == principal.user_id and SCOPE in current.scopes
 
