@@ -108,3 +108,47 @@ def test_the_cache_is_bounded() -> None:
         tokens.put(f"d{index}", principal(index), NOW + timedelta(days=1), None, tokens.epoch)
     assert len(tokens) == 3
     assert tokens.get("d0", clock.now()) is None and tokens.get("d4", clock.now()) is not None
+
+
+async def test_callers_that_miss_together_share_one_read_and_a_change_starts_the_next_afresh() -> None:
+    import asyncio
+
+    tokens, _, clock = cache()
+    reads = 0
+    release = asyncio.Event()
+
+    async def read() -> tuple[Principal, datetime, datetime | None]:
+        nonlocal reads
+        reads += 1
+        await release.wait()
+        return principal(1), NOW + timedelta(days=1), None
+
+    async def settle() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    first = [asyncio.ensure_future(tokens.load("d", read)) for _ in range(32)]
+    await settle()
+    assert reads == 1
+    tokens.user_changed(2)  # any change may concern the read under way: later callers read afresh
+    later = asyncio.ensure_future(tokens.load("d", read))
+    await settle()
+    assert reads == 2
+    release.set()
+    results = await asyncio.gather(*first, later)
+    assert all(result.user_id == 1 for result in results)
+    assert tokens.get("d", clock.now()) is not None  # the fresh read was cached, the stale one not
+
+
+async def test_a_refused_token_is_refused_to_every_caller_that_waited() -> None:
+    import asyncio
+
+    tokens, _, _ = cache()
+
+    async def read() -> tuple[Principal, datetime, datetime | None]:
+        await asyncio.sleep(0)
+        raise ValueError("revoked")
+
+    outcomes = await asyncio.gather(*(tokens.load("d", read) for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(outcome, ValueError) for outcome in outcomes)
+    assert len(tokens) == 0

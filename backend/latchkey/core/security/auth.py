@@ -241,13 +241,18 @@ async def resolve_token(ctx: CoreContext, value: str) -> Principal:
             cached.last_used_at = moment
             await _record_use(ctx, cached.principal.token_id, moment)
         return cached.principal
-    epoch = ctx.tokens.epoch
+    # The requests that miss together (a busy token whose entry just aged out) share one database read.
+    return await ctx.tokens.load(digest, lambda: _load_token(ctx, kind, digest, moment))
+
+
+async def _load_token(
+    ctx: CoreContext, kind: Kind, digest: str, moment: datetime
+) -> tuple[Principal, datetime, datetime | None]:
     principal, expires_at, last_used_at = await _read_token(ctx, kind, digest, moment)
     if kind is Kind.PERSONAL and _use_unrecorded(last_used_at, moment):
         await _record_use(ctx, principal.token_id, moment)
         last_used_at = moment
-    ctx.tokens.put(digest, principal, expires_at, last_used_at, epoch)
-    return principal
+    return principal, expires_at, last_used_at
 
 
 async def _read_token(

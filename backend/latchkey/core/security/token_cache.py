@@ -7,12 +7,15 @@ user's password, role or disabled flag) ends with `user_changed(user_id)` after 
 the user's entries go at once here and, through the broadcast, within a second on every other process.
 
 A lookup that read the database before an invalidation and finishes after it is not cached (`epoch`), so
-a slow read cannot put back what an invalidation just removed.
+a slow read cannot put back what an invalidation just removed. The lookups of one token that miss together
+share one read (`load`): when a busy token's entry ages out, 32 connections cost one query (and at most
+one `last_used_at` write), not 32 queued on the database. An invalidation starts the next ones afresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,7 @@ TOPIC = "principals"
 CACHE_SIZE = 20_000
 
 UserListener = Callable[[int], object]
+Read = Callable[[], Awaitable[tuple["Principal", datetime, datetime | None]]]
 
 
 @dataclass(slots=True)
@@ -45,6 +49,7 @@ class TokenCache:
         self._entries: dict[str, CachedToken] = {}
         self._by_user: dict[int, set[str]] = {}
         self._listeners: list[UserListener] = []
+        self._loads: dict[str, asyncio.Future[Principal]] = {}
         self.epoch = 0
         broadcast.subscribe(TOPIC, self._on_message)
         broadcast.on_change(self.clear)
@@ -85,12 +90,36 @@ class TokenCache:
         self._entries[digest] = CachedToken(principal, self._clock.monotonic(), expires_at, last_used_at)
         self._by_user.setdefault(principal.user_id, set()).add(digest)
 
+    async def load(self, digest: str, read: Read) -> Principal:
+        """The token's Principal from `read()` (the database), cached; callers that ask while a read of
+        the same token is under way wait for it instead of reading again."""
+        pending = self._loads.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(digest, read))
+            self._loads[digest] = pending
+            pending.add_done_callback(lambda done: self._loaded(digest, done))
+        # Shielded: one caller going away must not cancel the read the others wait for.
+        return await asyncio.shield(pending)
+
+    async def _load(self, digest: str, read: Read) -> Principal:
+        epoch = self.epoch
+        principal, expires_at, last_used_at = await read()
+        self.put(digest, principal, expires_at, last_used_at, epoch)
+        return principal
+
+    def _loaded(self, digest: str, done: asyncio.Future[Principal]) -> None:
+        if self._loads.get(digest) is done:
+            del self._loads[digest]
+        if not done.cancelled():
+            done.exception()  # retrieved, so a read whose callers all left never logs as unhandled
+
     def user_changed(self, user_id: int) -> None:
         """What `user_id`'s tokens stand for changed (committed): forget them here and everywhere."""
         self._broadcast.publish(TOPIC, {"user": user_id})
 
     def clear(self) -> None:
         self.epoch += 1
+        self._loads.clear()
         self._entries.clear()
         self._by_user.clear()
 
@@ -99,6 +128,7 @@ class TokenCache:
         if not isinstance(user_id, int):
             return
         self.epoch += 1
+        self._loads.clear()  # a read under way may predate the change: later callers read afresh
         for digest in self._by_user.pop(user_id, ()):
             self._entries.pop(digest, None)
         for listener in self._listeners:
