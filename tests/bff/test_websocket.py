@@ -128,7 +128,7 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     """Two BFF instances on one session database and the shared Redis, with the routes file."""
     if not redis_reachable():
-        pytest.skip("the shared Redis at 127.0.0.1:6379 is not running")
+        pytest.fail("the shared Redis at 127.0.0.1:6379 is not running; start it")
     workdir = tmp_path_factory.mktemp("bff-ws")
     routes = workdir / "routes.toml"
     routes.write_text(ROUTES.format(upstream=upstream.url, closed_port=free_port()))
