@@ -62,12 +62,15 @@ DIST = ROOT / "frontend" / "dist"
 SECOND_APP_DIST = ROOT / "e2e" / "second-app" / "dist"
 STATE = ROOT / "e2e" / ".state"
 
-CORE_PORT, BFF_PORT = 18001, 18000
-REAUTH_CORE_PORT, REAUTH_BFF_PORT = 18011, 18010
-IDLE_BFF_PORT = 18020
-SECOND_BFF_PORT, UPSTREAM_PORT = 18030, 18031
-SECOND_APP_PORT, UNLISTED_APP_PORT = 18040, 18041
-OIDC_PORT, PEER_BFF_PORT = 18050, 18002
+# Every port moves by LATCHKEY_E2E_PORT_OFFSET (default 0), so two checkouts can run their e2e suites at
+# once; tests/support.ts reads the same variable. The second app is built for the BFF at offset 0.
+OFFSET = int(os.environ.get("LATCHKEY_E2E_PORT_OFFSET", "0"))
+CORE_PORT, BFF_PORT = 18001 + OFFSET, 18000 + OFFSET
+REAUTH_CORE_PORT, REAUTH_BFF_PORT = 18011 + OFFSET, 18010 + OFFSET
+IDLE_BFF_PORT = 18020 + OFFSET
+SECOND_BFF_PORT, UPSTREAM_PORT = 18030 + OFFSET, 18031 + OFFSET
+SECOND_APP_PORT, UNLISTED_APP_PORT = 18040 + OFFSET, 18041 + OFFSET
+OIDC_PORT, PEER_BFF_PORT = 18050 + OFFSET, 18002 + OFFSET
 # The provider's own host: another loopback address, so its cookies live in a jar of their own, as a real
 # provider's do on its own site (on 127.0.0.1 the BFF's `Clear-Site-Data: "cookies"` at logout would also
 # drop the provider's session cookie, and its logout confirmation would never be seen).

@@ -5,7 +5,9 @@ import path from "node:path";
 
 import { type APIRequestContext, type Page, expect } from "@playwright/test";
 
-export const BFF_URL = "http://127.0.0.1:18000";
+/** serve.py's ports move together by LATCHKEY_E2E_PORT_OFFSET (two checkouts can then run at once). */
+const PORT_OFFSET = Number(process.env.LATCHKEY_E2E_PORT_OFFSET ?? "0");
+export const BFF_URL = `http://127.0.0.1:${18000 + PORT_OFFSET}`;
 export const STATE_DIR = path.resolve(__dirname, "..", ".state");
 export const MEMBER_STATE = path.join(STATE_DIR, "member.json");
 export const DEVELOPER_STATE = path.join(STATE_DIR, "developer.json");
