@@ -43,7 +43,9 @@ export function ConfirmDialog({
   const cancelButton = useRef<HTMLButtonElement>(null);
   const trigger = useRef<HTMLElement | null>(null);
   const shouldReturn = useRef(returnFocus);
-  shouldReturn.current = returnFocus;
+  useEffect(() => {
+    shouldReturn.current = returnFocus;
+  }, [returnFocus]);
   const titleId = useId();
   const bodyId = useId();
 
