@@ -67,7 +67,7 @@ export async function expectFocusNamed(page: Page, state: string): Promise<strin
       (el.getAttribute("aria-labelledby")
         ? document.getElementById(el.getAttribute("aria-labelledby") ?? "")?.textContent
         : null) ??
-      (el instanceof HTMLInputElement && el.labels && el.labels.length > 0 ? el.labels[0].textContent : null) ??
+      (el instanceof HTMLInputElement && el.labels && el.labels.length > 0 ? (el.labels[0]?.textContent ?? null) : null) ??
       el.textContent;
     return `${el.tagName.toLowerCase()}:${(label ?? "").trim()}`;
   });
