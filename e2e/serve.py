@@ -217,6 +217,8 @@ def run(stack: E2eStack, workdir: Path) -> None:
     latchkey(["db", "upgrade", "core"], core)
     member = create_user(core, "mia@e2e.latchkey.test", "Mia Member")
     developer = create_user(core, "devi@e2e.latchkey.test", "Devi Developer", "--developer")
+    # Makes a fresh account for each test that changes an account's state (password, lockout, sessions).
+    admin = create_user(core, "ada@e2e.latchkey.test", "Ada Admin", "--admin")
     service = create_user(
         core, "bff-service@e2e.latchkey.test", "BFF service", "--developer", "--forwards-client-ip"
     )
@@ -294,7 +296,7 @@ def run(stack: E2eStack, workdir: Path) -> None:
         "idleTimeout": IDLE_TIMEOUT,
         "sessionMaxAge": SESSION_MAX_AGE,
         "cookieName": "__Host-latchkey",
-        "accounts": {"member": member, "developer": developer, "newcomer": newcomer},
+        "accounts": {"member": member, "developer": developer, "newcomer": newcomer, "admin": admin},
         # The BFF's own confidential client, for tests that call the core directly as a script would.
         "serviceSecret": service["client_secret"],
     }

@@ -48,7 +48,13 @@ export interface Stack {
   sessionMaxAge: number;
   cookieName: string;
   /** `newcomer` is known to the provider only (the core creates the account at its first sign-in). */
-  accounts: { member: Account; developer: Account; newcomer: Pick<Account, "email" | "name" | "password"> };
+  accounts: {
+    member: Account;
+    developer: Account;
+    newcomer: Pick<Account, "email" | "name" | "password">;
+    /** Only for making fresh accounts (`freshAccount`); tests never sign in as it. */
+    admin: Account;
+  };
   serviceSecret: string;
 }
 
@@ -95,6 +101,28 @@ export async function createPat(request: APIRequestContext, account: Account, sc
   });
   expect(answer.status(), await answer.text()).toBe(201);
   return ((await answer.json()) as { token: string }).token;
+}
+
+/**
+ * A new account of its own (made by the admin through `POST /v1/admin/users`), for a test that changes what
+ * other tests rely on: its password, its lockout counter, its sessions.
+ */
+export async function freshAccount(
+  request: APIRequestContext,
+  options: { developer?: boolean; name?: string } = {},
+): Promise<Account> {
+  const access = await coreAccessToken(request, stack().accounts.admin);
+  const tag = randomBytes(4).toString("hex");
+  const email = `fresh-${tag}@e2e.latchkey.test`;
+  const password = `pw-${randomBytes(12).toString("hex")}`;
+  const name = options.name ?? `Fresh ${tag}`;
+  const answer = await request.post(`${stack().core}/v1/admin/users`, {
+    headers: { Authorization: `Bearer ${access}` },
+    data: { email, password, name, is_developer: options.developer ?? false },
+  });
+  expect(answer.status(), await answer.text()).toBe(201);
+  const created = (await answer.json()) as { id: number; role: string; is_developer: boolean };
+  return { id: created.id, email, name, password, role: created.role, is_developer: created.is_developer };
 }
 
 /** The status of `GET /v1/projects` at the core with a bearer token. */
