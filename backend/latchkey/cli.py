@@ -9,9 +9,12 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from latchkey.settings import SettingsError, encode_key, load_bff_settings, load_core_settings
+
+if TYPE_CHECKING:
+    from latchkey.settings import CoreSettings
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -132,11 +135,60 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_create(args: argparse.Namespace) -> int:
+async def create_account(
+    settings: CoreSettings,
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    admin: bool = False,
+    developer: bool = False,
+    forwards_client_ip: bool = False,
+) -> dict[str, object]:
+    """What `latchkey users create` does, callable in-process (the test suite seeds its accounts so, without
+    a CLI start each): checks the password policy (`ProblemError`), hashes it off the event loop, writes the
+    account and returns the JSON the command prints (a developer's `client_secret` included)."""
     from latchkey.core.accounts.service import check_password_policy, create_user
     from latchkey.core.security.passwords import hash_password_sync
     from latchkey.core.security.secret_box import SecretBox
     from latchkey.db import Database
+    from latchkey.problems import ProblemError
+
+    if forwards_client_ip and not developer:
+        raise ProblemError(
+            422, "not_a_developer", "only a developer account (a client with a secret) forwards"
+        )
+    check_password_policy(password)
+    password_hash = await asyncio.to_thread(hash_password_sync, password)
+    db = Database(settings.database_url)
+    try:
+        async with db.write() as session:
+            new = await create_user(
+                session,
+                SecretBox(settings.secret_key),
+                email=email,
+                password_hash=password_hash,
+                name=name,
+                role="admin" if admin else "member",
+                is_developer=developer,
+                forwards_client_ip=forwards_client_ip,
+            )
+            out: dict[str, object] = {
+                "id": new.user.id,
+                "email": new.user.email,
+                "role": new.user.role,
+                "is_developer": new.user.is_developer,
+            }
+            if new.user.forwards_client_ip:
+                out["forwards_client_ip"] = True
+            if new.client_secret is not None:
+                out["client_secret"] = new.client_secret
+            return out
+    finally:
+        await db.dispose()
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
     from latchkey.problems import ProblemError
 
     try:
@@ -147,40 +199,17 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         return _fail("--forwards-client-ip needs --developer (only a client with a secret forwards)")
     password = sys.stdin.readline().rstrip("\r\n")
     try:
-        check_password_policy(password)
-    except ProblemError as exc:
-        return _fail(exc.detail or exc.code, 1)
-
-    async def run() -> dict[str, object]:
-        db = Database(settings.database_url)
-        try:
-            async with db.write() as session:
-                new = await create_user(
-                    session,
-                    SecretBox(settings.secret_key),
-                    email=args.email,
-                    password_hash=hash_password_sync(password),
-                    name=args.name or "",
-                    role="admin" if args.admin else "member",
-                    is_developer=args.developer,
-                    forwards_client_ip=args.forwards_client_ip,
-                )
-                out: dict[str, object] = {
-                    "id": new.user.id,
-                    "email": new.user.email,
-                    "role": new.user.role,
-                    "is_developer": new.user.is_developer,
-                }
-                if new.user.forwards_client_ip:
-                    out["forwards_client_ip"] = True
-                if new.client_secret is not None:
-                    out["client_secret"] = new.client_secret
-                return out
-        finally:
-            await db.dispose()
-
-    try:
-        result = asyncio.run(run())
+        result = asyncio.run(
+            create_account(
+                settings,
+                email=args.email,
+                password=password,
+                name=args.name or "",
+                admin=args.admin,
+                developer=args.developer,
+                forwards_client_ip=args.forwards_client_ip,
+            )
+        )
     except ProblemError as exc:
         return _fail(exc.detail or exc.code, 1)
     print(json.dumps(result))
