@@ -52,14 +52,23 @@ def _asyncpg_dsn(url: str, database: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-async def create_postgres_database() -> str:
-    """A fresh PostgreSQL database for one test run; returns its SQLAlchemy URL."""
+async def create_postgres_database(template: str | None = None) -> str:
+    """A fresh PostgreSQL database for one test run (empty, or a copy of `template`); returns its SQLAlchemy
+    URL."""
     import asyncpg
 
     name = f"latchkey_t_{uuid.uuid4().hex[:16]}"
+    statement = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
     conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        for attempt in range(50):
+            try:
+                await conn.execute(statement)
+                break
+            except asyncpg.ObjectInUseError:  # another copy of the same template is being made right now
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
     finally:
         await conn.close()
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
@@ -147,6 +156,41 @@ def migrated_sqlite_template(app: str, variable: str, env: Mapping[str, str]) ->
         return _templates[app]
 
 
+_postgres_templates: dict[str, str] = {}
+_at_head: set[str] = set()  # copies of a PostgreSQL template: `migrate` has nothing to do
+
+
+def _drop_postgres_templates() -> None:
+    for url in _postgres_templates.values():
+        asyncio.run(drop_postgres_database(url))
+
+
+def migrated_postgres_template(app: str, variable: str, env: Mapping[str, str]) -> str:
+    """A PostgreSQL database migrated by `latchkey db upgrade <app>` for this process's life (made once,
+    dropped at exit): servers' databases are `CREATE DATABASE … TEMPLATE` copies of it (blocking)."""
+    with _templates_lock:
+        if app not in _postgres_templates:
+            url = asyncio.run(create_postgres_database())
+            if not _postgres_templates:
+                atexit.register(_drop_postgres_templates)
+            _postgres_templates[app] = url
+            migrated = run_cli(["db", "upgrade", app], {**env, variable: url})
+            assert migrated.returncode == 0, migrated.stderr
+        return _postgres_templates[app]
+
+
+async def migrated_database_url(backend: str, directory: Path, app: str) -> str:
+    """A database already at head for `app` ("core" or "bff"): a copy of a migrated template, which is what
+    a fresh database plus `latchkey db upgrade` gives, without a CLI start per server."""
+    if backend != "postgres":
+        return await new_database_url(
+            backend, directory, app
+        )  # ServerProcess.migrate copies a SQLite template
+    variable = CoreServer.DATABASE_VARIABLE if app == "core" else BffServer.DATABASE_VARIABLE
+    template = await asyncio.to_thread(migrated_postgres_template, app, variable, {})
+    return await create_postgres_database(template=make_url(template).database)
+
+
 # Every server this test process started: those a failing fixture never reached stopping are stopped at exit.
 _launched: list[devstack.Process] = []
 atexit.register(lambda: devstack.stop_all([process for process in _launched if process.running]))
@@ -186,6 +230,8 @@ class ServerProcess:
         """`latchkey db upgrade <app>` on the server's database, as operators run it. A SQLite database not
         created yet becomes a copy of one this test process migrated so, once per app: the same schema,
         without a CLI start (most of a second) for each of the suite's hundreds of servers."""
+        if self.database_url in _at_head:
+            return
         target = sqlite_path(self.database_url)
         if target is None or target.exists():
             migrated = run_cli(["db", "upgrade", self.APP], self.env)
@@ -265,10 +311,17 @@ def core_env(database_url: str, workdir: Path, **overrides: str) -> dict[str, st
     return env
 
 
+async def _fresh_at_head(backend: str, workdir: Path, app: str) -> str:
+    url = await migrated_database_url(backend, workdir, app)
+    if backend == "postgres":
+        _at_head.add(url)
+    return url
+
+
 async def start_core(backend: str, workdir: Path, **overrides: str) -> CoreServer:
     """Create a database, migrate it with the CLI, and start a core process on it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    url = overrides.pop("LATCHKEY_CORE_DATABASE_URL", None) or await new_database_url(backend, workdir)
+    url = overrides.pop("LATCHKEY_CORE_DATABASE_URL", None) or await _fresh_at_head(backend, workdir, "core")
     server = CoreServer(env=core_env(url, workdir, **overrides), workdir=workdir)
     await asyncio.to_thread(server.migrate)
     await asyncio.to_thread(server.start)
@@ -378,7 +431,7 @@ async def start_bff(
 ) -> BffServer:
     """Create a session database, migrate it with the CLI, and start a BFF process on it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    url = overrides.pop("LATCHKEY_BFF_DATABASE_URL", None) or await new_database_url(backend, workdir, "bff")
+    url = overrides.pop("LATCHKEY_BFF_DATABASE_URL", None) or await _fresh_at_head(backend, workdir, "bff")
     server = BffServer(env=bff_env(core, url, client_secret, **overrides), workdir=workdir, args=args)
     await asyncio.to_thread(server.migrate)
     await asyncio.to_thread(server.start)
