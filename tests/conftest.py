@@ -4,6 +4,8 @@ set), a developer client to log in with, and an HTTP client."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,16 @@ from tests.support import (
     stop_bff,
     stop_core,
 )
+
+# Bytecode: the suite starts hundreds of Python processes (servers, CLI runs), and with
+# PYTHONDONTWRITEBYTECODE set (as on CI) each compiled the project's modules again. They are cached under
+# the virtualenv instead (PYTHONPYCACHEPREFIX), never next to the sources; this process and pytest-xdist's
+# workers too.
+_PYCACHE = os.environ.get("PYTHONPYCACHEPREFIX") or str(Path(sys.prefix) / "pycache")
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ["PYTHONPYCACHEPREFIX"] = _PYCACHE
+sys.pycache_prefix = _PYCACHE
+sys.dont_write_bytecode = False
 
 
 def pytest_configure(config: pytest.Config) -> None:
