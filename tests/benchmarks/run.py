@@ -43,7 +43,7 @@ import tempfile
 import time
 import timeit
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -1231,8 +1231,17 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all), and "
         f"{' and '.join(EXTRA_PARTS)} (py-spy on the BFF, on the core)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        choices=range(1, 11),
+        metavar="N",
+        help="interleaved rounds instead of the profile's (the test suite's smoke run takes one)",
+    )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
+    if args.rounds is not None:
+        profile = replace(profile, rounds=args.rounds)
     support.POSTGRES_URL = support.POSTGRES_URL or DEFAULT_POSTGRES_URL
     parts = tuple(part.strip() for part in args.only.split(",") if part.strip())
     if unknown := set(parts) - {*PARTS, *EXTRA_PARTS}:
@@ -1246,6 +1255,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if parts != PARTS:
         command += f" --only {','.join(parts)}"
+    if args.rounds is not None:
+        command += f" --rounds {args.rounds}"
     if args.baseline:
         command += f" --baseline {args.baseline}"
     results = asyncio.run(run(profile, args.quick, command, parts, out, log, args.baseline))

@@ -23,6 +23,8 @@ def test_a_quick_bench_measures_every_hop_and_writes_its_report(tmp_path: Path) 
             "--quick",
             "--only",
             "latency,cookie,streaming",
+            "--rounds",
+            "1",  # every part and hop once: what a smoke run needs (CI time), not a measurement
             "--out",
             str(tmp_path),
         ],
@@ -35,7 +37,8 @@ def test_a_quick_bench_measures_every_hop_and_writes_its_report(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert results["command"] == "just bench --quick --only latency,cookie,streaming"
+    assert results["command"] == "just bench --quick --only latency,cookie,streaming --rounds 1"
+    assert results["settings"]["rounds"] == 1
     # Every server of the stack started; the PostgreSQL BFF wherever the PostgreSQL suite runs (CI).
     allowed = set() if os.environ.get("LATCHKEY_TEST_POSTGRES_URL") else {"bff_postgres"}
     assert set(results["problems"]) <= allowed, results["problems"]
