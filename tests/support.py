@@ -139,6 +139,12 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database) if url.startswith("sqlite") and database else None
 
 
+def copy_sqlite(source: Path, target: Path) -> None:
+    for suffix in ("", "-wal"):  # the log too, should the CLI have left one
+        if source.with_name(source.name + suffix).exists():
+            shutil.copyfile(source.with_name(source.name + suffix), target.with_name(target.name + suffix))
+
+
 _templates: dict[str, Path] = {}
 _templates_lock = threading.Lock()
 
@@ -157,7 +163,7 @@ def migrated_sqlite_template(app: str, variable: str, env: Mapping[str, str]) ->
 
 
 _postgres_templates: dict[str, str] = {}
-_at_head: set[str] = set()  # copies of a PostgreSQL template: `migrate` has nothing to do
+_at_head: set[str] = set()  # databases copied from a migrated template: `migrate` has nothing to do
 
 
 def _drop_postgres_templates() -> None:
@@ -180,15 +186,22 @@ def migrated_postgres_template(app: str, variable: str, env: Mapping[str, str]) 
 
 
 async def migrated_database_url(backend: str, directory: Path, app: str) -> str:
-    """A database already at head for `app` ("core" or "bff"): a copy of a migrated template, which is what
-    a fresh database plus `latchkey db upgrade` gives, without a CLI start per server."""
-    if backend != "postgres":
-        return await new_database_url(
-            backend, directory, app
-        )  # ServerProcess.migrate copies a SQLite template
+    """A new database already at head for `app` ("core" or "bff"): a copy of a template this test process
+    migrated with `latchkey db upgrade` once (a SQLite file copy; PostgreSQL's `CREATE DATABASE … TEMPLATE`),
+    which is what a fresh database plus the command gives, without a CLI start for each of the suite's
+    hundreds of databases. `ServerProcess.migrate` knows it has nothing to do on one."""
     variable = CoreServer.DATABASE_VARIABLE if app == "core" else BffServer.DATABASE_VARIABLE
-    template = await asyncio.to_thread(migrated_postgres_template, app, variable, {})
-    return await create_postgres_database(template=make_url(template).database)
+    if backend == "postgres":
+        template = await asyncio.to_thread(migrated_postgres_template, app, variable, {})
+        url = await create_postgres_database(template=make_url(template).database)
+    else:
+        url = await new_database_url(backend, directory, app)
+        source = await asyncio.to_thread(migrated_sqlite_template, app, variable, {})
+        target = sqlite_path(url)
+        assert target is not None
+        await asyncio.to_thread(copy_sqlite, source, target)
+    _at_head.add(url)
+    return url
 
 
 # Every server this test process started: those a failing fixture never reached stopping are stopped at exit.
@@ -237,11 +250,7 @@ class ServerProcess:
             migrated = run_cli(["db", "upgrade", self.APP], self.env)
             assert migrated.returncode == 0, migrated.stderr
             return
-        template = migrated_sqlite_template(self.APP, self.DATABASE_VARIABLE, self.env)
-        for suffix in ("", "-wal"):  # the log too, should the CLI have left one
-            source = template.with_name(template.name + suffix)
-            if source.exists():
-                shutil.copyfile(source, target.with_name(target.name + suffix))
+        copy_sqlite(migrated_sqlite_template(self.APP, self.DATABASE_VARIABLE, self.env), target)
 
     def start(self) -> None:
         """Start the server and wait until /healthz answers (`ProcessFailed`, with its log, otherwise)."""
@@ -311,17 +320,12 @@ def core_env(database_url: str, workdir: Path, **overrides: str) -> dict[str, st
     return env
 
 
-async def _fresh_at_head(backend: str, workdir: Path, app: str) -> str:
-    url = await migrated_database_url(backend, workdir, app)
-    if backend == "postgres":
-        _at_head.add(url)
-    return url
-
-
 async def start_core(backend: str, workdir: Path, **overrides: str) -> CoreServer:
     """Create a database, migrate it with the CLI, and start a core process on it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    url = overrides.pop("LATCHKEY_CORE_DATABASE_URL", None) or await _fresh_at_head(backend, workdir, "core")
+    url = overrides.pop("LATCHKEY_CORE_DATABASE_URL", None) or await migrated_database_url(
+        backend, workdir, "core"
+    )
     server = CoreServer(env=core_env(url, workdir, **overrides), workdir=workdir)
     await asyncio.to_thread(server.migrate)
     await asyncio.to_thread(server.start)
@@ -431,7 +435,9 @@ async def start_bff(
 ) -> BffServer:
     """Create a session database, migrate it with the CLI, and start a BFF process on it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    url = overrides.pop("LATCHKEY_BFF_DATABASE_URL", None) or await _fresh_at_head(backend, workdir, "bff")
+    url = overrides.pop("LATCHKEY_BFF_DATABASE_URL", None) or await migrated_database_url(
+        backend, workdir, "bff"
+    )
     server = BffServer(env=bff_env(core, url, client_secret, **overrides), workdir=workdir, args=args)
     await asyncio.to_thread(server.migrate)
     await asyncio.to_thread(server.start)

@@ -19,7 +19,14 @@ from latchkey.core.security import credentials
 from latchkey.core.security.credentials import Kind
 from latchkey.devstack import LATCHKEY
 from latchkey.settings import BffSettings, CoreSettings, declarations, settings_markdown
-from tests.support import PASSWORD, drop_database, new_database_url, new_key, unique_email
+from tests.support import (
+    PASSWORD,
+    drop_database,
+    migrated_database_url,
+    new_database_url,
+    new_key,
+    unique_email,
+)
 
 
 def run(
@@ -46,23 +53,29 @@ def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ())
                 yield from command_paths(sub, (*prefix, name))
 
 
-@pytest.fixture
-async def cli_env(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    """Settings for a fresh, unmigrated core database (absolute SQLite path, or a new PostgreSQL DB)."""
-    url = await new_database_url(backend, tmp_path)
-    yield {
+def settings_for(url: str, tmp_path: Path) -> dict[str, str]:
+    return {
         "LATCHKEY_CORE_DATABASE_URL": url,
         "LATCHKEY_CORE_SECRET_KEY": new_key(),
         "LATCHKEY_CORE_FILES_DIR": str(tmp_path / "files"),
     }
+
+
+@pytest.fixture
+async def cli_env(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """Settings for a fresh, unmigrated core database (absolute SQLite path, or a new PostgreSQL DB)."""
+    url = await new_database_url(backend, tmp_path)
+    yield settings_for(url, tmp_path)
     await drop_database(url)
 
 
 @pytest.fixture
-def migrated(cli_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    result = run(["db", "upgrade", "core"], cli_env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    return cli_env
+async def migrated(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """Settings for a new core database at head: a copy of one `latchkey db upgrade core` migrated (the
+    command itself is tested above, on a fresh database)."""
+    url = await migrated_database_url(backend, tmp_path, "core")
+    yield settings_for(url, tmp_path)
+    await drop_database(url)
 
 
 def assert_one_clean_error_line(result: subprocess.CompletedProcess[str]) -> None:
