@@ -7,7 +7,7 @@ logins leaves at most the cap alive.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,10 +15,25 @@ import pytest
 
 from latchkey.settings import SettingsError, load_bff_settings
 from tests.bff.test_logout import chains, logged_in
-from tests.support import BffServer, Browser, CoreServer, new_key
+from tests.support import BffServer, Browser, CoreServer, new_key, start_bff, stop_bff
 
-BffFactory = Callable[..., Awaitable[BffServer]]
 CAP = 3
+
+
+@pytest.fixture(scope="module")
+async def capped(
+    backend: str, core: CoreServer, service_client: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[BffServer]:
+    """One BFF with the cap for the module: each test's user is its own, and the cap is per user."""
+    server = await start_bff(
+        backend,
+        tmp_path_factory.mktemp("capped"),
+        core,
+        service_client["client_secret"],
+        LATCHKEY_MAX_SESSIONS_PER_USER=str(CAP),
+    )
+    yield server
+    await stop_bff(server)
 
 
 async def assert_evicted(browser: Browser) -> None:
@@ -35,9 +50,9 @@ async def assert_alive(browser: Browser) -> None:
 
 
 async def test_logins_beyond_the_cap_end_the_oldest_sessions(
-    core: CoreServer, bff_factory: BffFactory, http: httpx.AsyncClient
+    core: CoreServer, capped: BffServer, http: httpx.AsyncClient
 ) -> None:
-    bff = await bff_factory(LATCHKEY_MAX_SESSIONS_PER_USER=str(CAP))
+    bff = capped
     user: dict[str, Any] = await core.create_user()
     bystander = await logged_in(http, bff, await core.create_user(), "bystander")
 
@@ -64,9 +79,9 @@ async def test_logins_beyond_the_cap_end_the_oldest_sessions(
 
 
 async def test_a_flood_of_right_password_logins_leaves_the_cap(
-    core: CoreServer, bff_factory: BffFactory, http: httpx.AsyncClient
+    core: CoreServer, capped: BffServer, http: httpx.AsyncClient
 ) -> None:
-    bff = await bff_factory(LATCHKEY_MAX_SESSIONS_PER_USER=str(CAP))
+    bff = capped
     user: dict[str, Any] = await core.create_user()
     for _ in range(3):  # waves of concurrent logins, as a script would send them
         wave = [Browser(http, bff) for _ in range(6)]
@@ -91,9 +106,9 @@ async def test_a_flood_of_right_password_logins_leaves_the_cap(
 
 
 async def test_a_login_that_replaces_the_browsers_session_counts_once(
-    core: CoreServer, bff_factory: BffFactory, http: httpx.AsyncClient
+    core: CoreServer, capped: BffServer, http: httpx.AsyncClient
 ) -> None:
-    bff = await bff_factory(LATCHKEY_MAX_SESSIONS_PER_USER=str(CAP))
+    bff = capped
     user: dict[str, Any] = await core.create_user()
     others = [await logged_in(http, bff, user, f"other-{index}") for index in range(CAP - 1)]
     same = await logged_in(http, bff, user, "same")
