@@ -37,7 +37,7 @@ from tests.support import (
     drop_database,
     free_port,
     login,
-    new_database_url,
+    migrated_database_url,
     new_key,
     unique_email,
 )
@@ -68,7 +68,7 @@ class Launcher:
         self._databases: list[str] = []
 
     async def _database(self, name: str) -> str:
-        url = await new_database_url(BACKEND, self.workdir, name)
+        url = await migrated_database_url(BACKEND, self.workdir, name)  # so `migrate` has nothing to do
         self._databases.append(url)
         return url
 
