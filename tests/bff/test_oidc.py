@@ -34,7 +34,7 @@ from tests.support import (
     CoreServer,
     bff_env,
     free_port,
-    new_database_url,
+    migrated_database_url,
     start_core,
     stop_bff,
     stop_core,
@@ -126,7 +126,7 @@ async def start_stack(
     oidc = {"LATCHKEY_OIDC_ISSUER": config.issuer, "LATCHKEY_OIDC_CLIENT_ID": client.client_id}
     core = await start_core(backend, workdir / "core", **oidc)
     service = await core.create_user(developer=True, forwards_client_ip=True, name="BFF")
-    database = await new_database_url(backend, workdir / "bff", "bff")
+    database = await migrated_database_url(backend, workdir / "bff", "bff")
     env = bff_env(
         core,
         database,

@@ -25,7 +25,6 @@ from latchkey.bff.sessions.service import SessionService
 from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.bff.sessions.types import SessionRecord, Tokens
 from latchkey.db import Database
-from latchkey.migrate import upgrade
 from latchkey.problems import ProblemError
 from latchkey.sealing import KeyRing
 from latchkey.settings import load_bff_settings, parse_key_ring
@@ -37,7 +36,7 @@ from tests.support import (
     CoreServer,
     drop_database,
     login,
-    new_database_url,
+    migrated_database_url,
     new_key,
     random_ip,
 )
@@ -131,8 +130,7 @@ def cookie_keys() -> str:
 
 @pytest.fixture
 async def store(backend: str, tmp_path: Path, cookie_keys: str) -> AsyncIterator[EndingStore]:
-    url = await new_database_url(backend, tmp_path, "bff")
-    await upgrade("bff", url)
+    url = await migrated_database_url(backend, tmp_path, "bff")  # a copy of a migrated template
     db = Database(url)
     yield EndingStore(db, KeyRing(parse_key_ring(cookie_keys)))
     await db.dispose()

@@ -18,11 +18,10 @@ from latchkey.bff.sessions.service import SessionService
 from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.bff.sessions.types import NewSession, SessionRecord, Tokens, hash_session_id
 from latchkey.db import Database
-from latchkey.migrate import upgrade
 from latchkey.problems import ProblemError
 from latchkey.sealing import KeyRing, new_session_id
 from latchkey.settings import BffSettings, load_bff_settings
-from tests.support import drop_database, new_database_url, new_key
+from tests.support import drop_database, migrated_database_url, new_key
 
 USER = {"id": 7, "email": "a@example.test", "name": "A", "role": "member", "is_developer": False}
 
@@ -46,8 +45,7 @@ class CountingStore(SqlSessionStore):
 
 @pytest.fixture
 async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
-    url = await new_database_url(backend, tmp_path, "bff")
-    await upgrade("bff", url)
+    url = await migrated_database_url(backend, tmp_path, "bff")  # a copy of a migrated template
     db = Database(url)
     yield db
     await db.dispose()

@@ -16,9 +16,8 @@ from latchkey.bff.sessions.sql_store import SqlSessionStore
 from latchkey.bff.sessions.store import SessionStore
 from latchkey.bff.sessions.types import NewSession, ProviderSession, Tokens, hash_session_id
 from latchkey.db import Database, sqlite_path
-from latchkey.migrate import upgrade
 from latchkey.sealing import KeyRing
-from tests.support import drop_database, new_database_url
+from tests.support import drop_database, migrated_database_url
 
 USER = {"id": 7, "email": "a@example.test", "name": "A", "role": "member", "is_developer": False}
 
@@ -34,8 +33,7 @@ def tokens(now: datetime, ttl: int = 900) -> Tokens:
 
 @pytest.fixture
 async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
-    url = await new_database_url(backend, tmp_path, "bff")
-    await upgrade("bff", url)
+    url = await migrated_database_url(backend, tmp_path, "bff")  # a copy of a migrated template
     db = Database(url)
     yield db
     await db.dispose()
