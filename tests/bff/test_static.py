@@ -4,13 +4,14 @@ never shadow, path traversal, and the security and cache headers on every answer
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import BffServer, CoreServer
+from tests.support import BffServer, CoreServer, start_bff, stop_bff
 
 pytestmark = pytest.mark.database_agnostic
 
@@ -19,8 +20,7 @@ SCRIPT = b"console.log('latchkey');\n"
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
+def build_site(tmp_path: Path) -> Path:
     """A tiny build: index.html, a hashed asset, a root file; and a secret beside (not inside) the site."""
     root = tmp_path / "dist"
     (root / "assets").mkdir(parents=True)
@@ -34,8 +34,26 @@ def site(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def spa(site: Path, bff_factory: Callable[..., Awaitable[BffServer]]) -> BffServer:
-    return await bff_factory(LATCHKEY_BFF_STATIC_DIR=str(site))
+def site(tmp_path: Path) -> Path:
+    """A build of the test's own, to add files to."""
+    return build_site(tmp_path)
+
+
+@pytest.fixture(scope="module")
+async def spa(
+    backend: str, core: CoreServer, service_client: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[BffServer]:
+    """One BFF serving an unchanging build for the module's read-only tests."""
+    workdir = tmp_path_factory.mktemp("spa")
+    server = await start_bff(
+        backend,
+        workdir,
+        core,
+        service_client["client_secret"],
+        LATCHKEY_BFF_STATIC_DIR=str(build_site(workdir)),
+    )
+    yield server
+    await stop_bff(server)
 
 
 def assert_security_headers(response: httpx.Response) -> None:
