@@ -132,11 +132,21 @@ test.describe("signed out", () => {
     await expect(password).toBeFocused();
     await audit(page, "re-auth dialog, desktop");
 
-    // The modal dialog keeps Tab inside it.
-    for (let step = 0; step < 4; step += 1) {
+    // The modal dialog makes the page behind it inert: Tab cycles through the dialog's controls (and, as
+    // with every native modal dialog, the browser's own toolbar), never to the page under it.
+    const visited = new Set<string>();
+    for (let step = 0; step < 8; step += 1) {
       await page.keyboard.press("Tab");
-      expect(await page.evaluate(() => Boolean(document.activeElement?.closest("dialog[open]")))).toBe(true);
+      const where = await page.evaluate(() => {
+        const active = document.activeElement;
+        if (!active || active === document.body) return "browser";
+        return active.closest("dialog[open]") ? `dialog:${active.tagName}:${active.textContent ?? ""}` : "page";
+      });
+      expect(where).not.toBe("page");
+      visited.add(where);
     }
+    expect(visited).toContain("dialog:BUTTON:Cancel");
+    expect(visited).toContain("dialog:INPUT:");
 
     await password.fill("not-the-password");
     await password.press("Enter");

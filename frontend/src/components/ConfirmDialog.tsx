@@ -6,7 +6,7 @@
  * section's heading) or else the page's heading; a caller that moves focus itself says `returnFocus={false}`. The confirm button names the action; the body names what will stop working.
  */
 import { useEffect, useId, useRef, type ReactNode } from "react";
-import { restoreFocus } from "../app/focus";
+import { currentFocus, restoreFocus } from "../app/focus";
 
 export interface ConfirmDialogProps {
   open: boolean;
@@ -59,7 +59,7 @@ export function ConfirmDialog({
     const element = dialog.current;
     if (!element) return;
     if (open && !element.open) {
-      trigger.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+      trigger.current = currentFocus();
       element.showModal();
       // The safe choice has focus: Enter on a reflex does not destroy anything.
       cancelButton.current?.focus();

@@ -1,6 +1,6 @@
 import { ProblemError, useReauthPrompt, useSession, type LoginMethods, type Me } from "@latchkey/client";
 import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
-import { restoreFocus } from "../app/focus";
+import { currentFocus, restoreFocus } from "../app/focus";
 import { api } from "../app/latchkey";
 import { reauthChoice } from "../app/signInMethods";
 import { useAction } from "../app/useAction";
@@ -71,7 +71,7 @@ export function ReauthDialog({ email }: { email: string }) {
     const element = dialog.current;
     if (!element) return;
     if (open && !element.open) {
-      trigger.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+      trigger.current = currentFocus();
       element.showModal();
     }
     if (!open && element.open) {
