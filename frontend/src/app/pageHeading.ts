@@ -61,7 +61,8 @@ export function usePageHeading(root: () => HTMLElement | null, options: { focus:
       if (!heading) return false;
       if (!focusIsInUse(document.activeElement, container.querySelector("main") ?? container)) {
         if (!heading.hasAttribute("tabindex")) heading.tabIndex = -1;
-        heading.focus();
+        // Scrolling stays the page's business (a page may scroll to one of its sections on arrival).
+        heading.focus({ preventScroll: true });
       }
       return true;
     };
