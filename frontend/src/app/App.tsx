@@ -1,6 +1,7 @@
 import type { ReactNode } from "react";
 import { Link, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { useAuth } from "./auth";
+import { usePageHeading } from "./pageHeading";
 import { Layout } from "../components/Layout";
 import { LoginPage } from "../pages/LoginPage";
 import { ProfilePage } from "../pages/ProfilePage";
@@ -27,6 +28,10 @@ function RequireAuth({ children }: { children: ReactNode }) {
   return children;
 }
 
+/** Where the app is mounted: the page heading is looked for there. */
+const appRoot = () => document.getElementById("root") ?? document.body;
+
+/** An address inside the signed-in app that matches no page; its heading gives the title "Page not found". */
 function NotFound() {
   return (
     <>
@@ -39,6 +44,10 @@ function NotFound() {
 }
 
 export function App() {
+  const location = useLocation();
+  // Title from the page's h1 everywhere; focus to it after a route change, except on the login page, whose
+  // email field has focus (autofocus) for the person who came to type.
+  usePageHeading(appRoot, { focus: location.pathname !== "/login" });
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { problemFromResponse } from "@latchkey/client";
+import { problemFromResponse, reauthCancelled } from "@latchkey/client";
 import { runAction, type ActionState } from "./useAction";
 
 /** A problem+json answer as the BFF sends one. */
@@ -98,5 +98,14 @@ describe("runAction", () => {
     pending.resolve(undefined);
     await running;
     expect(state.error).toBeNull();
+  });
+
+  it("shows no message when the user cancelled the password dialog, and resolves to undefined", async () => {
+    const { log, state, target } = recorder();
+    await runAction(() => Promise.reject(new Error("first")), target);
+    const result = await runAction(() => Promise.reject(reauthCancelled()), target);
+    expect(result).toBeUndefined();
+    expect(state).toEqual({ busy: false, error: null });
+    expect(log.slice(-3)).toEqual(["busy=true", "error=null", "busy=false"]);
   });
 });

@@ -1,3 +1,4 @@
+import { isReauthCancelled } from "@latchkey/client";
 import { useCallback, useState } from "react";
 import { describeError } from "../lib/format";
 
@@ -23,7 +24,8 @@ export interface ActionState {
 
 /**
  * Busy while `action` runs, its earlier message cleared; a failure becomes a message rather than a
- * rejection, so event handlers can `void run(...)` without an unhandled promise. Runs are not queued or
+ * rejection, so event handlers can `void run(...)` without an unhandled promise. A call whose password
+ * dialog the user cancelled (`reauth_cancelled`) is no failure to report: no message, the run is undefined. Runs are not queued or
  * refused while one is in flight: the components disable their buttons on `busy` instead.
  */
 export async function runAction<T>(
@@ -36,7 +38,7 @@ export async function runAction<T>(
   try {
     return await action();
   } catch (caught) {
-    state.setError(describe(caught));
+    if (!isReauthCancelled(caught)) state.setError(describe(caught));
     return undefined;
   } finally {
     state.setBusy(false);

@@ -2,10 +2,11 @@
  * Asking before an action that cannot be taken back (refresh or revoke a token, end a session, log out
  * everywhere, delete or overwrite a file). A native modal `<dialog>`: the rest of the page is inert while it
  * is open, so focus stays inside; Escape and "Cancel" close it; on close, focus returns to the control that
- * opened it unless the caller moves it somewhere more useful (`returnFocus={false}`), e.g. after the action
- * removed that control. The confirm button names the action; the body names what will stop working.
+ * opened it, or, when that control is gone (the action removed its row), to `fallbackFocus()` (e.g. the
+ * section's heading) or else the page's heading; a caller that moves focus itself says `returnFocus={false}`. The confirm button names the action; the body names what will stop working.
  */
 import { useEffect, useId, useRef, type ReactNode } from "react";
+import { currentFocus, restoreFocus } from "../app/focus";
 
 export interface ConfirmDialogProps {
   open: boolean;
@@ -25,6 +26,8 @@ export interface ConfirmDialogProps {
   onCancel: () => void;
   /** Give focus back to the element that had it when the dialog opened (default true). */
   returnFocus?: boolean;
+  /** Where focus goes if that element is gone when (or just after) the dialog closes; default: the page's h1. */
+  fallbackFocus?: () => HTMLElement | null;
 }
 
 export function ConfirmDialog({
@@ -38,14 +41,17 @@ export function ConfirmDialog({
   onConfirm,
   onCancel,
   returnFocus = true,
+  fallbackFocus,
 }: ConfirmDialogProps) {
   const dialog = useRef<HTMLDialogElement>(null);
   const cancelButton = useRef<HTMLButtonElement>(null);
   const trigger = useRef<HTMLElement | null>(null);
   const shouldReturn = useRef(returnFocus);
+  const fallback = useRef(fallbackFocus);
   useEffect(() => {
     shouldReturn.current = returnFocus;
-  }, [returnFocus]);
+    fallback.current = fallbackFocus;
+  }, [returnFocus, fallbackFocus]);
   const titleId = useId();
   const bodyId = useId();
 
@@ -53,7 +59,7 @@ export function ConfirmDialog({
     const element = dialog.current;
     if (!element) return;
     if (open && !element.open) {
-      trigger.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+      trigger.current = currentFocus();
       element.showModal();
       // The safe choice has focus: Enter on a reflex does not destroy anything.
       cancelButton.current?.focus();
@@ -62,9 +68,19 @@ export function ConfirmDialog({
       element.close();
       const back = trigger.current;
       trigger.current = null;
-      if (shouldReturn.current && back?.isConnected) back.focus();
+      // Not stopped on unmount: the dialog may leave with the row its action removed.
+      if (shouldReturn.current) restoreFocus(back, fallback.current);
     }
   }, [open]);
+
+  // Removed while open (its row went away): focus must not stay in a dialog that is no longer there.
+  useEffect(
+    () => () => {
+      const back = trigger.current;
+      if (back !== null && shouldReturn.current) restoreFocus(back, fallback.current);
+    },
+    [],
+  );
 
   return (
     <dialog

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 
 /** Write text to the clipboard; where that is refused, select it in `fallback` for the user to copy. */
 export async function copyText(text: string, fallback?: HTMLInputElement | null): Promise<boolean> {
@@ -20,9 +20,15 @@ interface CopyButtonProps {
   onError?: (error: unknown) => void;
 }
 
-/** A button that copies and then says so in a polite live region. */
+/**
+ * A button that copies and then says so. The status region is always in the page (empty until a copy), so
+ * screen readers, which only announce changes to a live region they already know, read "Copied".
+ */
 export function CopyButton({ label, text, fallback, onError }: CopyButtonProps) {
   const [status, setStatus] = useState("");
+  const timer = useRef<number | undefined>(undefined);
+
+  useEffect(() => () => window.clearTimeout(timer.current), []);
 
   async function copy(): Promise<void> {
     try {
@@ -30,7 +36,8 @@ export function CopyButton({ label, text, fallback, onError }: CopyButtonProps) 
       if (value === null) return;
       const copied = await copyText(value, fallback?.());
       setStatus(copied ? "Copied to the clipboard." : "Copying was refused: press Ctrl+C (⌘C) to copy the selected text.");
-      window.setTimeout(() => setStatus(""), 4000);
+      window.clearTimeout(timer.current);
+      timer.current = window.setTimeout(() => setStatus(""), 4000);
     } catch (error) {
       onError?.(error);
     }
@@ -41,11 +48,9 @@ export function CopyButton({ label, text, fallback, onError }: CopyButtonProps) 
       <button type="button" className="btn" onClick={() => void copy()}>
         {label}
       </button>
-      {status && (
-        <span role="status" aria-label={status} className="copy-status">
-          {status}
-        </span>
-      )}
+      <span role="status" aria-live="polite" aria-atomic="true" className="copy-status">
+        {status}
+      </span>
     </>
   );
 }

@@ -1,15 +1,45 @@
-import { NavLink, Outlet } from "react-router-dom";
+import { useEffect, useId, useRef, useState } from "react";
+import { NavLink, Outlet, useLocation } from "react-router-dom";
 import { useAction } from "../app/useAction";
 import { useAuth, useUser } from "../app/auth";
 import { ReauthDialog } from "./ReauthDialog";
+
+/**
+ * The compact menu of a narrow screen: open or closed; Escape closes it and gives focus back to its button,
+ * and so does choosing a link (the route change then moves focus to the new page's heading).
+ */
+function useMenu() {
+  const { pathname } = useLocation();
+  // The page it was opened on: on a new page the menu is done (closed without an effect).
+  const [openOn, setOpenOn] = useState<string | null>(null);
+  const open = openOn === pathname;
+  const button = useRef<HTMLButtonElement>(null);
+
+  useEffect(() => {
+    if (!open) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      setOpenOn(null);
+      button.current?.focus();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [open]);
+
+  const setOpen = (value: boolean) => setOpenOn(value ? pathname : null);
+  return { open, setOpen, button };
+}
 
 /** The signed-in frame: a top bar with the main navigation, the page, and the password dialog. */
 export function Layout() {
   const { logout } = useAuth();
   const user = useUser();
   const { busy: leaving, run } = useAction();
+  const { open: menuOpen, setOpen: setMenuOpen, button: menuButton } = useMenu();
+  const menuId = useId();
 
   const linkClass = ({ isActive }: { isActive: boolean }) => (isActive ? "nav-link active" : "nav-link");
+  const close = () => setMenuOpen(false);
 
   return (
     <>
@@ -25,25 +55,38 @@ export function Layout() {
             </svg>
             Latchkey
           </span>
-          <nav aria-label="Main" className="nav">
+          <button
+            ref={menuButton}
+            type="button"
+            className="btn btn-on-dark menu-button"
+            aria-expanded={menuOpen}
+            aria-controls={menuId}
+            onClick={() => setMenuOpen(!menuOpen)}
+          >
+            <svg viewBox="0 0 20 20" width="18" height="18" aria-hidden="true" focusable="false">
+              <path d="M3 5h14M3 10h14M3 15h14" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
+            </svg>
+            Menu
+          </button>
+          <nav id={menuId} aria-label="Main" className={menuOpen ? "nav open" : "nav"}>
             <ul className="nav-links">
               <li>
-                <NavLink to="/projects" className={linkClass}>
+                <NavLink to="/projects" className={linkClass} onClick={close}>
                   Projects
                 </NavLink>
               </li>
               <li>
-                <NavLink to="/profile" end className={linkClass}>
+                <NavLink to="/profile" end className={linkClass} onClick={close}>
                   My Profile
                 </NavLink>
               </li>
               <li>
-                <NavLink to="/profile/developer-settings" className={linkClass}>
+                <NavLink to="/profile/developer-settings" className={linkClass} onClick={close}>
                   Developer Settings
                 </NavLink>
               </li>
               <li>
-                <NavLink to="/sessions" className={linkClass}>
+                <NavLink to="/sessions" className={linkClass} onClick={close}>
                   Sessions
                 </NavLink>
               </li>

@@ -1,5 +1,6 @@
 import { ProblemError, useReauthPrompt, useSession, type LoginMethods, type Me } from "@latchkey/client";
 import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
+import { currentFocus, restoreFocus } from "../app/focus";
 import { api } from "../app/latchkey";
 import { reauthChoice } from "../app/signInMethods";
 import { useAction } from "../app/useAction";
@@ -44,6 +45,11 @@ function useReauthContext(open: boolean): { providerName: string | null; me: Me 
  * "Confirm with <name>" navigates to `/bff/login/oidc?prompt=login&return_to=<this page>`, and the action is
  * done again on return. Cancelling leaves the call failed; an ended session closes it (the app then shows
  * the login page, which says why).
+ *
+ * Focus: in the password field when it opens (the modal dialog keeps it inside); after a wrong password it
+ * is back in the field, which is described by the announced error; on close it returns to the control
+ * that started the action (or, if that is gone, the page's heading). Cancel fails the waiting calls with
+ * `reauth_cancelled`, which the app shows no error for.
  */
 export function ReauthDialog({ email }: { email: string }) {
   const dialog = useRef<HTMLDialogElement>(null);
@@ -56,13 +62,24 @@ export function ReauthDialog({ email }: { email: string }) {
   const { busy, error, setError, run } = useAction(reauthError);
   const titleId = useId();
   const passwordId = useId();
+  const errorId = useId();
+  const passwordField = useRef<HTMLInputElement>(null);
+  const trigger = useRef<HTMLElement | null>(null);
   const choice = reauthChoice(me, providerName, providerOnly);
 
   useEffect(() => {
     const element = dialog.current;
     if (!element) return;
-    if (open && !element.open) element.showModal();
-    if (!open && element.open) element.close();
+    if (open && !element.open) {
+      trigger.current = currentFocus();
+      element.showModal();
+    }
+    if (!open && element.open) {
+      element.close();
+      const back = trigger.current;
+      trigger.current = null;
+      restoreFocus(back);
+    }
   }, [open]);
 
   // The next prompt starts empty: the password and the message go when this one closes.
@@ -86,7 +103,13 @@ export function ReauthDialog({ email }: { email: string }) {
         throw caught;
       }
     });
-    if (confirmed !== undefined) setPassword("");
+    if (confirmed !== undefined) {
+      setPassword("");
+    } else {
+      // Wrong password (or another failure): the field again, its text selected to type over.
+      passwordField.current?.focus();
+      passwordField.current?.select();
+    }
   }
 
   const offersPassword = choice !== "provider";
@@ -116,8 +139,11 @@ export function ReauthDialog({ email }: { email: string }) {
               <div className="field">
                 <label htmlFor={passwordId}>Password</label>
                 <input
+                  ref={passwordField}
                   id={passwordId}
                   type="password"
+                  aria-invalid={error ? true : undefined}
+                  aria-describedby={error ? errorId : undefined}
                   autoComplete="current-password"
                   required
                   autoFocus
@@ -128,7 +154,7 @@ export function ReauthDialog({ email }: { email: string }) {
             </>
           )}
           {error && (
-            <p role="alert" className="message error">
+            <p id={errorId} role="alert" className="message error">
               {error}
             </p>
           )}

@@ -52,10 +52,6 @@ export function LoginPage() {
   const emailId = useId();
   const passwordId = useId();
 
-  useEffect(() => {
-    document.title = "Sign in · Latchkey";
-  }, []);
-
   const from = (location.state as { from?: string } | null)?.from;
   const destination = from && !from.startsWith("/login") ? from : "/projects";
   if (status === "signed-in") {

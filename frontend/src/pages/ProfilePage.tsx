@@ -98,7 +98,6 @@ export function ProfilePage() {
   const atDeveloperSettings = location.pathname.startsWith("/profile/developer-settings");
 
   useEffect(() => {
-    document.title = `${atDeveloperSettings ? "Developer Settings" : "My Profile"} · Latchkey`;
     if (atDeveloperSettings) {
       document.getElementById(DEVELOPER_SETTINGS_ID)?.scrollIntoView({ block: "start" });
     } else {

@@ -28,10 +28,6 @@ export function ProjectsPage() {
   const { busy: creating, error: createError, run } = useAction();
   const nameId = useId();
 
-  useEffect(() => {
-    document.title = "Projects · Latchkey";
-  }, []);
-
   const apply = useCallback(
     (event: ProjectEvent) => {
       const { project } = event;

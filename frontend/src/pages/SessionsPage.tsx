@@ -1,5 +1,5 @@
 import type { ActiveSession } from "@latchkey/client";
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { useAction } from "../app/useAction";
 import { useAuth } from "../app/auth";
 import { api } from "../app/latchkey";
@@ -13,10 +13,6 @@ export function SessionsPage() {
   // The session whose "End session" was pressed last: its button is the one disabled while `ending`.
   const [endingId, setEndingId] = useState<string | null>(null);
   const { busy: leaving, run: leave } = useAction();
-
-  useEffect(() => {
-    document.title = "Sessions · Latchkey";
-  }, []);
 
   async function end(session: ActiveSession): Promise<void> {
     setEndingId(session.id);

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { createApi } from "./api.js";
 import { BffClient } from "./client.js";
-import { ProblemError } from "./problem.js";
+import { isReauthCancelled, ProblemError, REAUTH_CANCELLED } from "./problem.js";
 import { jsonResponse, problemResponse, stubFetch } from "./test-helpers.js";
 
 const page = (items: unknown[] = []) => jsonResponse({ items, next_cursor: null });
@@ -160,10 +160,32 @@ describe("re-authentication", () => {
     const client = new BffClient();
     await expect(client.json("/api/a")).rejects.toMatchObject({ code: "reauth_required" });
     client.setReauthHandler(() => Promise.resolve(false));
-    await expect(client.json("/api/b")).rejects.toMatchObject({ code: "reauth_required" });
+    await expect(client.json("/api/b")).rejects.toMatchObject({ code: "reauth_cancelled" });
     client.setReauthHandler(() => Promise.reject(new Error("dialog broke")));
     await expect(client.json("/api/c")).rejects.toMatchObject({ code: "reauth_required" });
     expect(calls.map((call) => call.url)).toEqual(["/api/a", "/api/b", "/api/c"]);
+  });
+
+  it("a cancelled dialog fails every waiting call with reauth_cancelled, which isReauthCancelled knows", async () => {
+    stubFetch(() => problemResponse(403, "reauth_required"));
+    const client = new BffClient();
+    let answer: (value: boolean) => void = () => undefined;
+    const handler = vi.fn(() => new Promise<boolean>((resolve) => (answer = resolve)));
+    client.setReauthHandler(handler);
+    const both = Promise.allSettled([client.json("/api/one"), client.send204("/api/two", { method: "DELETE" })]);
+    await vi.waitFor(() => expect(handler).toHaveBeenCalled());
+    answer(false);
+    const results = await both;
+    for (const result of results) {
+      expect(result.status).toBe("rejected");
+      const reason: unknown = result.status === "rejected" ? result.reason : null;
+      expect(reason).toBeInstanceOf(ProblemError);
+      expect(reason).toMatchObject({ code: REAUTH_CANCELLED, status: 403 });
+      expect(isReauthCancelled(reason)).toBe(true);
+    }
+    expect(handler).toHaveBeenCalledOnce();
+    expect(isReauthCancelled(new ProblemError(403, "reauth_required", ""))).toBe(false);
+    expect(isReauthCancelled(new Error(REAUTH_CANCELLED))).toBe(false);
   });
 
   it("never asks for the password on calls that opt out", async () => {

@@ -5,7 +5,7 @@
  * `reauth_required` answer asks the registered re-authentication handler (the password dialog) and then
  * sends the original request once more.
  */
-import { networkError, ProblemError, problemFromResponse, type SessionEndedCode } from "./problem.js";
+import { networkError, ProblemError, problemFromResponse, reauthCancelled, type SessionEndedCode } from "./problem.js";
 
 export interface CallOptions {
   method?: string;
@@ -23,14 +23,20 @@ export interface CallOptions {
   reauth?: boolean;
 }
 
-/** Opens the password dialog; resolves true once `/bff/reauthenticate` succeeded, false if cancelled. */
+/**
+ * Opens the password dialog; resolves true once `/bff/reauthenticate` succeeded, false if the user
+ * cancelled (the call then fails with `reauth_cancelled`). A rejection leaves the call's `reauth_required`.
+ */
 export type ReauthHandler = () => Promise<boolean>;
+
+/** How a re-authentication ended: the call is retried, fails as cancelled, or keeps its own problem. */
+type ReauthOutcome = "confirmed" | "cancelled" | "unavailable";
 export type SessionEndedListener = (code: SessionEndedCode) => void;
 
 export class BffClient {
   private readonly sessionEndedListeners = new Set<SessionEndedListener>();
   private reauthHandler: ReauthHandler | null = null;
-  private pendingReauth: Promise<boolean> | null = null;
+  private pendingReauth: Promise<ReauthOutcome> | null = null;
 
   /** `baseUrl` is empty for an app served by the BFF itself (or proxied to it), else the BFF's origin and
    * base path, e.g. "https://api.example.com" (no trailing slash). */
@@ -57,11 +63,15 @@ export class BffClient {
     const response = await this.send(path, options);
     if (response.ok) return response;
     const problem = await problemFromResponse(response);
-    if (problem.code === "reauth_required" && options.reauth !== false && (await this.reauthenticate())) {
-      // One retry only: a second reauth_required is the caller's error, not another dialog.
-      const retried = await this.send(path, options);
-      if (retried.ok) return retried;
-      throw this.failed(await problemFromResponse(retried), options);
+    if (problem.code === "reauth_required" && options.reauth !== false) {
+      const outcome = await this.reauthenticate();
+      if (outcome === "cancelled") throw reauthCancelled(problem.status);
+      if (outcome === "confirmed") {
+        // One retry only: a second reauth_required is the caller's error, not another dialog.
+        const retried = await this.send(path, options);
+        if (retried.ok) return retried;
+        throw this.failed(await problemFromResponse(retried), options);
+      }
     }
     throw this.failed(problem, options);
   }
@@ -119,11 +129,12 @@ export class BffClient {
   }
 
   /** Ask the handler once for all the calls that need it at the same moment. */
-  private reauthenticate(): Promise<boolean> {
+  private reauthenticate(): Promise<ReauthOutcome> {
     const handler = this.reauthHandler;
-    if (handler === null) return Promise.resolve(false);
+    if (handler === null) return Promise.resolve("unavailable");
     this.pendingReauth ??= handler()
-      .catch(() => false)
+      .then((confirmed): ReauthOutcome => (confirmed ? "confirmed" : "cancelled"))
+      .catch((): ReauthOutcome => "unavailable")
       .finally(() => {
         this.pendingReauth = null;
       });

@@ -4,11 +4,14 @@ export type { ClientOptions, EventHandlers, LatchkeyClient, ProviderLoginOptions
 export { BffClient } from "./client.js";
 export type { CallOptions, ReauthHandler, SessionEndedListener } from "./client.js";
 export {
+  isReauthCancelled,
   isSessionEndedCode,
   networkError,
   ProblemError,
   problemFromBody,
   problemFromResponse,
+  REAUTH_CANCELLED,
+  reauthCancelled,
   SESSION_ENDED_CODES,
 } from "./problem.js";
 export type { SessionEndedCode } from "./problem.js";

@@ -37,6 +37,22 @@ export class ProblemError extends Error {
   }
 }
 
+/**
+ * The code of the error a call fails with when the user cancelled the re-authentication dialog it opened
+ * (`reauth_required`, then Cancel). Nothing went wrong: apps show no error for it (see `isReauthCancelled`).
+ */
+export const REAUTH_CANCELLED = "reauth_cancelled";
+
+/** The error a call that needed a recent sign-in fails with once the user cancelled the dialog. */
+export function reauthCancelled(status = 403): ProblemError {
+  return new ProblemError(status, REAUTH_CANCELLED, "The action was cancelled: it needs your password again.");
+}
+
+/** Whether `error` means the user cancelled the re-authentication dialog (show no error message for it). */
+export function isReauthCancelled(error: unknown): boolean {
+  return error instanceof ProblemError && error.code === REAUTH_CANCELLED;
+}
+
 /** The error a failed `fetch` (no answer at all) becomes. */
 export function networkError(cause: unknown): ProblemError {
   const error = new ProblemError(0, "network_error", "The server could not be reached. Try again.");

@@ -93,7 +93,7 @@ export interface ReauthPrompt {
   /** Post the password (`/bff/reauthenticate`); the waiting calls are then retried. A wrong password throws
    * a `ProblemError` with code `invalid_credentials` (the form stays); an ended session closes the prompt. */
   confirm: (password: string) => Promise<void>;
-  /** Give up: the waiting calls fail with their `reauth_required` problem. */
+  /** Give up: the waiting calls fail with `reauth_cancelled` (`isReauthCancelled`: show no error for it). */
   cancel: () => void;
 }
 
