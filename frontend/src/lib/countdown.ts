@@ -34,13 +34,17 @@ export function useCountdown(deadline: number | null): number {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     if (deadline === null) return;
-    setNow(Date.now());
-    const timer = window.setInterval(() => {
+    const tick = (): void => {
       const current = Date.now();
       setNow(current);
       if (current >= deadline) window.clearInterval(timer);
-    }, 250);
-    return () => window.clearInterval(timer);
+    };
+    const first = window.setTimeout(tick, 0); // at once: `now` may be from long before the deadline was set
+    const timer = window.setInterval(tick, 250);
+    return () => {
+      window.clearTimeout(first);
+      window.clearInterval(timer);
+    };
   }, [deadline]);
   return secondsUntil(deadline, now);
 }
