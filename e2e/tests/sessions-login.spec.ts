@@ -24,6 +24,11 @@ test("failed logins warn before the lockout, which counts down and gives the but
   const failure = page.getByLabel("Sign-in failed");
   const alert = page.getByRole("alert");
   const signInButton = page.getByRole("button", { name: "Sign in", exact: true });
+  await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+  await page.setViewportSize(VIEWPORTS.phone);
+  await audit(page, "login (phone)");
+  await page.setViewportSize(VIEWPORTS.desktop);
+  await audit(page, "login (desktop)");
 
   for (const attempt of [1, 2]) {
     await tryPassword(page, account, `wrong ${attempt}`);
