@@ -344,3 +344,53 @@ async def test_the_bff_client_is_counted_per_browser_and_a_doubled_header_is_not
     ips = sorted(await failure_ips(forwarding.db, user["email"]))
     network = ipv6.removesuffix("::1")
     assert ips == sorted([ipv4, ipv4, f"{network}::/64", "127.0.0.1"]), ips
+
+
+async def test_failures_count_down_attempts_remaining_then_name_the_lockout(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    ip = fresh_ipv4()
+    remaining = []
+    for _ in range(5):
+        response = await password_grant(http, core, secret, user["email"], WRONG, ip=ip)
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["error"] == "invalid_grant"
+        remaining.append(body["attempts_remaining"])
+        if body["attempts_remaining"]:
+            assert "lockout_seconds" not in body
+    assert remaining == [4, 3, 2, 1, 0]
+    # The failure that used the last attempt already says how long the lockout lasts …
+    assert 880 <= body["lockout_seconds"] <= 900
+    # … and the refusal during it repeats Retry-After in the body.
+    locked = await password_grant(http, core, secret, user["email"], ip=ip)
+    assert_rate_limited(locked, 880, 900)
+    assert locked.json()["lockout_seconds"] == int(locked.headers["retry-after"])
+
+
+async def test_an_unknown_account_counts_down_like_a_known_one(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    # The counters are kept per username whether it exists or not: the answer reveals no account.
+    secret = service_client["client_secret"]
+    ip = fresh_ipv4()
+    known = await core.create_user()
+    for username in (known["email"], f"nobody-{secrets.token_hex(6)}@example.com"):
+        first = await password_grant(http, core, secret, username, WRONG, ip=ip)
+        assert first.status_code == 400
+        assert first.json()["attempts_remaining"] == 4
+
+
+async def test_a_successful_login_resets_the_attempts(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    ip = fresh_ipv4()
+    for _ in range(3):
+        await password_grant(http, core, secret, user["email"], WRONG, ip=ip)
+    assert (await password_grant(http, core, secret, user["email"], ip=ip)).status_code == 200
+    again = await password_grant(http, core, secret, user["email"], WRONG, ip=ip)
+    assert again.json()["attempts_remaining"] == 4

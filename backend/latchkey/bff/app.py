@@ -131,7 +131,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
     sockets = socket_registry(settings)
     sessions.on_end(sockets.close_session)
     websockets = WebSocketRelay(settings, sessions, sockets)
-    proxy = ApiProxy(settings, sessions, streams)
+    proxy = ApiProxy(settings, sessions, streams, password_changed=sessions.after_password_change)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -18,6 +18,18 @@ from latchkey.bff.sessions.types import Tokens
 from latchkey.clock import SYSTEM_CLOCK, Clock
 from latchkey.settings import BffSettings
 
+# The brute-force counters of a refused password grant that the browser may see (SPEC §4, the login page).
+LIMIT_FIELDS = ("attempts_remaining", "lockout_seconds")
+
+
+def login_limits(body: dict[str, Any]) -> dict[str, int]:
+    """The counters the core put in a refused grant's answer, when they are what they claim to be."""
+    return {
+        name: value
+        for name in LIMIT_FIELDS
+        if isinstance(value := body.get(name), int) and not isinstance(value, bool) and 0 <= value <= 86_400
+    }
+
 
 class CoreClient:
     """`AuthorizationServer` over HTTP; a token's life is counted from when its answer arrived."""
@@ -71,7 +83,9 @@ class CoreClient:
             "POST", "/v1/oauth/token", data=form, headers=headers
         )
         if status != 200:
-            raise GrantRefused(status, str(body.get("error", "")), response_headers.get("Retry-After"))
+            raise GrantRefused(
+                status, str(body.get("error", "")), response_headers.get("Retry-After"), login_limits(body)
+            )
         now = self.clock.now()
         return Tokens(
             access_token=str(body["access_token"]),

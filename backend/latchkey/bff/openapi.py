@@ -10,13 +10,14 @@ from latchkey import openapi
 
 _PROBLEMS = {
     400: "`validation_failed` or `malformed_body`: the JSON body is not what this route takes",
-    401: "`no_session`, `session_expired`, `session_idle_expired` or `session_revoked` (sign in again); "
-    "`invalid_credentials` on a wrong username or password",
+    401: "`no_session`, `session_expired`, `session_idle_expired`, `session_revoked` or "
+    "`session_password_changed` (sign in again); `invalid_credentials` on a wrong username or password, "
+    "with `attempts_remaining` (and `lockout_seconds` once none remain)",
     403: "`csrf_failed`: no `X-CSRF: 1`, a foreign `Origin`, or a cross-site unsafe request",
     404: "`not_found`: no such session of this user",
     413: "`payload_too_large`: the body is over 64 KiB",
     415: "`unsupported_media_type`: send the body as application/json",
-    429: "`rate_limited`: too many sign-in attempts; see `Retry-After`",
+    429: "`rate_limited`: too many sign-in attempts; see `Retry-After` (and `lockout_seconds`)",
     502: "`upstream_unavailable`: the core is unreachable or refused the request",
     503: "`service_unavailable`: too many sign-ins in flight, or the core is busy; see `Retry-After`",
     504: "`upstream_timeout`: the core did not answer in time",

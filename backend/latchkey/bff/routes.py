@@ -170,6 +170,18 @@ async def end_session(request: Request[Any, Any, State], session_id: str) -> Res
     return Response(None, status_code=HTTP_204_NO_CONTENT, headers=headers)
 
 
+@post(
+    "/sessions/end-others",
+    status_code=HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403),
+)
+async def end_other_sessions(request: Request[Any, Any, State]) -> None:
+    """End every session of the user but this one, on every instance, revoking their chains at the core
+    ("sign out other sessions"); 204 also when there were none."""
+    service, record = await current_session(request)
+    await service.end_others(record)
+
+
 def bff_router(base_path: str) -> Router:
     return Router(
         path=f"{base_path}/bff",
@@ -180,6 +192,7 @@ def bff_router(base_path: str) -> Router:
             logout,
             list_sessions,
             end_session,
+            end_other_sessions,
             login_methods,
             login_oidc,
             callback,

@@ -22,6 +22,12 @@ class OAuthError(msgspec.Struct, kw_only=True):
     error: str
     code: str
     error_description: str | None = None
+    attempts_remaining: int | None = None
+    """A failed password grant: how many more attempts this account may make from this address before
+    the brute-force lockout (0: the next one is refused)."""
+    lockout_seconds: int | None = None
+    """A password grant refused by the lockout (429), or the failure that started it: seconds until an
+    attempt is admitted again (as `Retry-After`)."""
 
 
 _PROBLEMS = {

@@ -30,4 +30,8 @@ export const END_REASON_MESSAGES: Record<Exclude<EndReason, "logged_out">, strin
   session_revoked: "Your session has ended. Sign in again to continue.",
   no_session: "Your session has ended. Sign in again to continue.",
   logged_out_elsewhere: "Your session ended: you signed out in another tab.",
+  logged_out_everywhere:
+    "You were signed out everywhere: every session of your account has ended, on this device and on any other.",
+  session_password_changed:
+    "Your password was changed in another session, so this one has ended. Sign in with the new password.",
 };

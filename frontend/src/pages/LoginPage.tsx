@@ -1,23 +1,45 @@
-import { useEffect, useId, useState, type SubmitEvent } from "react";
+import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
 import { Navigate, useLocation, useSearchParams } from "react-router-dom";
 import { useAction } from "../app/useAction";
 import { END_REASON_MESSAGES, useAuth } from "../app/auth";
 import { ProblemError, type LoginMethods } from "@latchkey/client";
 import { api } from "../app/latchkey";
 import { loginChoices, providerErrorMessage } from "../app/signInMethods";
+import { attemptsWarning, formatCountdown, useCountdown } from "../lib/countdown";
 import { describeError } from "../lib/format";
+import "./sessions.css";
 
-function loginError(error: unknown): string {
+/** A failed sign-in as the page shows it: the sentence, a warning before the lockout, the lockout's end. */
+interface LoginFailure {
+  message: string;
+  /** "1 attempt left before a 15-minute lockout." when few remain. */
+  warning: string | null;
+  /** When the lockout ends (a `Date.now()` time): the button waits and the time counts down. */
+  lockedUntil: number | null;
+}
+
+export function loginFailure(error: unknown, now: number = Date.now()): LoginFailure {
   if (error instanceof ProblemError) {
-    if (error.code === "invalid_credentials") return "Wrong email or password";
-    if (error.code === "rate_limited" || error.status === 429) {
-      return error.retryAfter
-        ? `Too many attempts. Try again in ${error.retryAfter} seconds.`
-        : "Too many attempts. Try again later.";
+    const lockout = error.count("lockout_seconds") ?? error.retryAfter;
+    if (error.code === "rate_limited" || error.status === 429 || (error.code === "invalid_credentials" && lockout)) {
+      const message =
+        error.code === "invalid_credentials"
+          ? "Wrong email or password. Too many failed attempts: sign-in is locked for a while."
+          : "Too many failed attempts: sign-in is locked for a while.";
+      return { message, warning: null, lockedUntil: lockout ? now + lockout * 1000 : null };
     }
-    if (error.status === 503) return "The service is busy. Try again in a moment.";
+    if (error.code === "invalid_credentials") {
+      return {
+        message: "Wrong email or password.",
+        warning: attemptsWarning(error.count("attempts_remaining")),
+        lockedUntil: null,
+      };
+    }
+    if (error.status === 503) {
+      return { message: "The service is busy. Try again in a moment.", warning: null, lockedUntil: null };
+    }
   }
-  return describeError(error);
+  return { message: describeError(error), warning: null, lockedUntil: null };
 }
 
 /** What `/bff/login/methods` offers (null until it answers, and when it cannot be read). */
@@ -46,7 +68,12 @@ export function LoginPage() {
   const choices = loginChoices(methods);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const { busy, error, run } = useAction(loginError);
+  const { busy, run } = useAction();
+  const [failure, setFailure] = useState<LoginFailure | null>(null);
+  const lockedFor = useCountdown(failure?.lockedUntil ?? null);
+  const locked = failure?.lockedUntil != null && lockedFor > 0;
+  // After a failed sign-in focus goes to what went wrong, so a screen reader reads it first.
+  const failureRef = useRef<HTMLDivElement>(null);
   // The reason the app came here is shown until the user tries to sign in again.
   const [showReason, setShowReason] = useState(true);
   const emailId = useId();
@@ -64,9 +91,23 @@ export function LoginPage() {
 
   async function submit(event: SubmitEvent<HTMLFormElement>): Promise<void> {
     event.preventDefault();
+    if (locked) return;
     setShowReason(false);
-    const signedIn = await run(() => login(email.trim(), password).then(() => true));
-    if (!signedIn) setPassword("");
+    setFailure(null);
+    const signedIn = await run(() =>
+      login(email.trim(), password).then(
+        () => true,
+        (caught: unknown) => {
+          setFailure(loginFailure(caught));
+          return false;
+        },
+      ),
+    );
+    if (!signedIn) {
+      setPassword("");
+      // After React has drawn the message.
+      window.setTimeout(() => failureRef.current?.focus(), 0);
+    }
   }
 
   return (
@@ -91,10 +132,25 @@ export function LoginPage() {
             {END_REASON_MESSAGES[reason]}
           </p>
         )}
-        {error && (
-          <p role="alert" className="message error">
-            {error}
-          </p>
+        {failure && (
+          <div ref={failureRef} tabIndex={-1} className="message error login-failure" aria-label="Sign-in failed">
+            <p role="alert">
+              {failure.message}
+              {failure.warning && <strong className="login-warning"> {failure.warning}</strong>}
+            </p>
+            {failure.lockedUntil !== null &&
+              (locked ? (
+                // Not a live region: the countdown changes every second; the alert above is read once.
+                <p className="login-countdown">
+                  Try again in <span className="mono">{formatCountdown(lockedFor)}</span>
+                  <span className="visually-hidden"> (minutes and seconds)</span>.
+                </p>
+              ) : (
+                <p role="status" className="login-countdown">
+                  You can try again now.
+                </p>
+              ))}
+          </div>
         )}
         {choices.password && (
           <form className="stack" onSubmit={(event) => void submit(event)}>
@@ -121,7 +177,7 @@ export function LoginPage() {
                 onChange={(event) => setPassword(event.target.value)}
               />
             </div>
-            <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
+            <button type="submit" className="btn btn-primary btn-block" disabled={busy || locked}>
               Sign in
             </button>
           </form>

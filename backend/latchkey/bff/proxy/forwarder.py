@@ -17,6 +17,7 @@ fields, a few byte scans of its target, and the aiohttp call. No regex, no datab
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -47,11 +48,25 @@ from latchkey.settings import BffSettings
 # the registry: the per-user and per-session caps have no one to count them against, the process's does.
 _anonymous = itertools.count()
 
+# The one core answer the BFF acts on: a password change through a session (SPEC §4 `POST /v1/me/password`
+# answers 204 after revoking the user's other chains); the session side then ends the other sessions.
+PASSWORD_CHANGE = "/v1/me/password"
+PasswordChanged = Callable[[Any], Awaitable[None]]
+
 
 class Forwarder:
     """The raw ASGI app of one mount: forwards each call to the mount's fixed upstream."""
 
-    __slots__ = ("_client_address", "_gate", "_mount", "_open", "_stream_cap", "_streams", "_upstream")
+    __slots__ = (
+        "_client_address",
+        "_gate",
+        "_mount",
+        "_open",
+        "_password_changed",
+        "_stream_cap",
+        "_streams",
+        "_upstream",
+    )
 
     def __init__(
         self,
@@ -60,8 +75,12 @@ class Forwarder:
         streams: StreamRegistry,
         upstream: UpstreamConnection,
         client_address: ClientAddress,
+        password_changed: PasswordChanged | None = None,
     ) -> None:
+        """`password_changed(grant)`: awaited after the upstream accepted a password change (the core's
+        mount only), before the browser gets the answer."""
         self._mount = mount
+        self._password_changed = password_changed
         self._gate = gate
         self._streams = streams
         self._upstream = upstream
@@ -114,6 +133,8 @@ class Forwarder:
             if grant is not None and answer.wants_fresh_token:
                 answer, grant = await self._after_invalid_token(request, answer, grant, framing.upload)
             status = answer.response.status
+            if status == 204 and self._password_changed is not None and grant is not None:
+                await self._after_no_content(method, target, grant)
             headers = response_fields(
                 status, answer.response.raw_headers, request_id, mount.location, mount.per_user
             )
@@ -138,6 +159,12 @@ class Forwarder:
                 self._open -= 1
         finally:
             answer.response.close()
+
+    async def _after_no_content(self, method: str, target: str, grant: Grant) -> None:
+        """A 204 of the core: a password change ends the user's other sessions before the browser hears."""
+        if method == "POST" and target.partition("?")[0] == PASSWORD_CHANGE:
+            assert self._password_changed is not None
+            await self._password_changed(grant)
 
     async def _optional_grant(self, scope: HTTPScope) -> Grant | None:
         """The grant for the token policies that may go without one (`user` requires it and is asked in
@@ -175,9 +202,10 @@ class ApiProxy:
         streams: StreamRegistry,
         *,
         upstream: UpstreamConnection | None = None,
+        password_changed: PasswordChanged | None = None,
     ) -> None:
         """`upstream`: the client to the core (by default a pooled aiohttp one, sized to the process's
-        descriptors); unit tests pass a stand-in."""
+        descriptors); unit tests pass a stand-in. `password_changed`: see `Forwarder`."""
         core = core_mount(settings)
         mounts = [route_mount(settings, route) for route in settings.routes]
         # Every upstream has its own pool; together they keep within the process's descriptor budget.
@@ -185,7 +213,7 @@ class ApiProxy:
         if upstream is None:
             upstream = UpstreamConnection(core.limits, pool_size)
         client_address = ClientAddress(settings.trusted_proxies)
-        self.api = Forwarder(core, gate, streams, upstream, client_address)
+        self.api = Forwarder(core, gate, streams, upstream, client_address, password_changed)
         self.routes = tuple(
             Forwarder(
                 mount,

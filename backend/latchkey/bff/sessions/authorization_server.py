@@ -8,7 +8,7 @@ fails, and `unavailable` / `refused` the problems such a failure becomes for the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from latchkey.bff.sessions.types import Tokens
@@ -27,11 +27,13 @@ class CoreUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class GrantRefused(Exception):
-    """The core refused a call: its status, its RFC 6749 `error` (or problem `code`), any Retry-After."""
+    """The core refused a call: its status, its RFC 6749 `error` (or problem `code`), any Retry-After, and
+    the brute-force counters of a refused password grant (`attempts_remaining`, `lockout_seconds`)."""
 
     status: int
     error: str
     retry_after: str | None = None
+    limits: dict[str, int] = field(default_factory=dict)
 
 
 class AuthorizationServer(Protocol):
@@ -65,7 +67,9 @@ def refused(refusal: GrantRefused) -> ProblemError:
     means the core refused the BFF (logged: an operator must act)."""
     headers = {"Retry-After": refusal.retry_after} if refusal.retry_after else None
     if refusal.status == 429:
-        return ProblemError(429, "rate_limited", "too many attempts; try again later", headers=headers)
+        return ProblemError(
+            429, "rate_limited", "too many attempts; try again later", headers=headers, extra=refusal.limits
+        )
     if refusal.status == 503:
         return ProblemError(503, "service_unavailable", "the API is busy; retry shortly", headers=headers)
     log.error("the core refused the BFF: %s %s", refusal.status, refusal.error)

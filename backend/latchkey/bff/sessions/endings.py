@@ -92,8 +92,8 @@ class Endings:
         await self.revoker.revoke([r.tokens.refresh_token for r in records if r.tokens is not None])
         return len(records)
 
-    async def end_many(self, id_hashes: list[str], reason: str) -> None:
-        await asyncio.gather(*(self.end(id_hash, reason) for id_hash in id_hashes))
+    async def end_many(self, id_hashes: list[str], reason: str, *, revoke: bool = True) -> None:
+        await asyncio.gather(*(self.end(id_hash, reason, revoke=revoke) for id_hash in id_hashes))
 
     async def ended_elsewhere(self, id_hash: str) -> ProblemError:
         """A session found ended by a write that needed it live (tokens arriving for it): drop it here

@@ -226,7 +226,11 @@ class SessionService:
             raise unavailable(exc) from None
         except GrantRefused as refusal:
             if refusal.error == "invalid_grant":
-                raise ProblemError(401, "invalid_credentials", "the email or password is wrong") from None
+                # The attempts left before the lockout (and its length once it starts) pass through, so
+                # the login page can warn before the last attempt and count the lockout down.
+                raise ProblemError(
+                    401, "invalid_credentials", "the email or password is wrong", extra=refusal.limits
+                ) from None
             raise refused(refusal) from None
 
     async def reauthenticate(self, record: SessionRecord, password: str, ip: str) -> None:
@@ -290,6 +294,25 @@ class SessionService:
             raise ProblemError(404, "not_found", "no such session")
         await self.endings.end(target.id_hash, "ended")
         return self._policy.logout_headers() if target.id_hash == record.id_hash else {}
+
+    async def end_others(self, record: SessionRecord) -> int:
+        """`/bff/sessions/end-others`: end every other live session of the user (on every instance, their
+        chains revoked at the core), keeping this one; how many ended."""
+        return await self._end_others(record.user_id, record.id_hash, "ended_others", revoke=True)
+
+    async def after_password_change(self, grant: Grant) -> None:
+        """The core accepted a password change made through this session (204): it has revoked the
+        user's other chains; end their sessions here at once, so their cookies are dead now and the
+        list no longer shows them, instead of each ending at its next refresh."""
+        ended = await self._end_others(grant.user_id, grant.session_key, "password_changed", revoke=False)
+        if ended:
+            log.info("password change of user %s ends %d other session(s)", grant.user_id, ended)
+
+    async def _end_others(self, user_id: int, keep: str, reason: str, *, revoke: bool) -> int:
+        active = await self._store.list_active(user_id, self.clock.now(), self.idle)
+        others = [item.id_hash for item in active if item.id_hash != keep]
+        await self.endings.end_many(others, reason, revoke=revoke)
+        return len(others)
 
     # --- the process's lifetime --------------------------------------------------------------------
 

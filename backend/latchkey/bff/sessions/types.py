@@ -88,7 +88,12 @@ class Grant:
 
 
 # Why a session ended → the code a fetch() sees afterwards; every other reason is `session_revoked`.
-END_CODES = {"idle": "session_idle_expired", "expired": "session_expired"}
+END_CODES = {
+    "idle": "session_idle_expired",
+    "expired": "session_expired",
+    # The user changed the password in another session: the login page says so.
+    "password_changed": "session_password_changed",
+}
 
 
 def end_code(reason: str | None) -> str:

@@ -123,6 +123,40 @@ async def admit_attempt(session: AsyncSession, account: str, ip: str, now: datet
     return failure.id
 
 
+async def attempts_left(
+    session: AsyncSession, account: str, ip: str, now: datetime
+) -> tuple[int, int | None]:
+    """After a failed attempt: how many more the limits admit for this account from this IP, and, when
+    none, the seconds until one is (the lockout the next attempt would get)."""
+    remaining = min(
+        [
+            limit.threshold - await _count(session, limit, now, *where)
+            for limit, where in _limits_of(account, ip)
+        ]
+    )
+    if remaining > 0:
+        return remaining, None
+    waits = [await _wait(session, limit, now, *where) for limit, where in _limits_of(account, ip)]
+    return 0, max((wait for wait in waits if wait is not None), default=1)
+
+
+def _limits_of(account: str, ip: str) -> list[tuple[Limit, tuple[ColumnElement[bool], ...]]]:
+    by_account = LoginFailure.account_key == account
+    by_ip = LoginFailure.client_ip == ip
+    return [(ACCOUNT_FROM_IP, (by_account, by_ip)), (ACCOUNT, (by_account,)), (IP, (by_ip,))]
+
+
+async def _count(session: AsyncSession, limit: Limit, now: datetime, *where: ColumnElement[bool]) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(*where, LoginFailure.created_at > now - limit.window)
+        )
+        or 0
+    )
+
+
 async def forget_attempt(session: AsyncSession, attempt_id: int) -> None:
     """Drop a recorded attempt that never got to a password check (the hasher was overloaded)."""
     await session.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))

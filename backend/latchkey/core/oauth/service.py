@@ -55,6 +55,7 @@ async def password_grant(
                 "rate_limited",
                 "too many failed sign-ins; try again later",
                 headers={"Retry-After": str(exc.retry_after)},
+                extra={"lockout_seconds": exc.retry_after},
             ) from None
         email = limits.normalize_username(username)
         # No stored email holds a control character (and PostgreSQL cannot even compare a NUL byte):
@@ -79,8 +80,15 @@ async def password_grant(
             headers={"Retry-After": "1"},
         ) from None
     if user is None or not matched or user.disabled:
-        # The attempt stays recorded as a failure. A disabled account answers like a wrong password.
-        raise invalid_grant("the username or password is wrong")
+        # The attempt stays recorded as a failure. A disabled account answers like a wrong password, and
+        # an unknown one too: the counters are kept per username, known or not, so the attempts left
+        # reveal nothing about which accounts exist.
+        async with ctx.db.read() as session:
+            remaining, lockout = await limits.attempts_left(session, account, ip, ctx.clock.now())
+        extra: dict[str, int] = {"attempts_remaining": remaining}
+        if lockout is not None:
+            extra["lockout_seconds"] = lockout
+        raise ProblemError(400, "invalid_grant", "the username or password is wrong", extra=extra)
 
     async with ctx.db.write() as session:
         await limits.clear_failures(session, account, ip)

@@ -54,6 +54,8 @@ export function createApi(client: BffClient) {
     loginMethods: () => routes.json("get", "/bff/login/methods", { reauth: false, signalSessionEnded: false }),
     listSessions: () => routes.json("get", "/bff/sessions").then((page) => page.items),
     endSession: (id: string) => routes.send204("delete", "/bff/sessions/{id}", { path: { id } }),
+    /** End every other session of the user ("sign out other sessions"); this one stays. */
+    endOtherSessions: () => routes.send204("post", "/bff/sessions/end-others"),
 
     // --- the signed-in user -----------------------------------------------------------------------
     getMe: () => routes.json("get", "/api/v1/me"),

@@ -5,7 +5,8 @@
 
 export const AUTH_CHANNEL_NAME = "latchkey-auth";
 
-export type AuthMessage = { type: "login"; userId: number } | { type: "logout" };
+/** A logout says whether it ended every session of the user (`everywhere`), so each tab can say so. */
+export type AuthMessage = { type: "login"; userId: number } | { type: "logout"; everywhere?: boolean };
 
 export type AuthMessageListener = (message: AuthMessage) => void;
 

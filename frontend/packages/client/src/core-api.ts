@@ -442,9 +442,11 @@ export interface components {
         };
         /** OAuthError */
         OAuthError: {
+            attempts_remaining?: number | null;
             code: string;
             error: string;
             error_description?: string | null;
+            lockout_seconds?: number | null;
         };
         /** Problem */
         Problem: {

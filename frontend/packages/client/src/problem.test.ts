@@ -43,6 +43,16 @@ describe("problemFromResponse", () => {
     expect(dated.retryAfter).toBeUndefined();
   });
 
+  it("keeps the answer's other members: a failed login's attempts and lockout", () => {
+    const problem = problemFromBody(401, { code: "invalid_credentials", attempts_remaining: 1, lockout_seconds: 900 });
+    expect(problem.count("attempts_remaining")).toBe(1);
+    expect(problem.count("lockout_seconds")).toBe(900);
+    expect(problem.count("missing")).toBeUndefined();
+    expect(problemFromBody(401, { attempts_remaining: "1" }).count("attempts_remaining")).toBeUndefined();
+    expect(problemFromBody(401, { attempts_remaining: -1 }).count("attempts_remaining")).toBeUndefined();
+    expect(problemFromBody(401, { attempts_remaining: 1.5 }).count("attempts_remaining")).toBeUndefined();
+  });
+
   it("ignores fields of the wrong type", () => {
     expect(problemFromBody(401, { code: 42, detail: ["x"] })).toMatchObject({ code: "http_401" });
     expect(problemFromBody(401, null).detail).toContain("401");
@@ -50,7 +60,8 @@ describe("problemFromResponse", () => {
 });
 
 describe("session-ending codes", () => {
-  it.each(["no_session", "session_idle_expired", "session_expired", "session_revoked"])("%s ends the session", (code) => {
+  it.each(["no_session", "session_idle_expired", "session_expired", "session_revoked", "session_password_changed"])(
+    "%s ends the session", (code) => {
     expect(isSessionEndedCode(code)).toBe(true);
     expect(new ProblemError(401, code, "").endsSession).toBe(true);
   });

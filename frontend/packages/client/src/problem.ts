@@ -6,6 +6,7 @@ export const SESSION_ENDED_CODES = [
   "session_idle_expired",
   "session_expired",
   "session_revoked",
+  "session_password_changed",
 ] as const;
 
 export type SessionEndedCode = (typeof SESSION_ENDED_CODES)[number];
@@ -22,13 +23,28 @@ export class ProblemError extends Error {
   readonly detail: string;
   /** Seconds from `Retry-After`, when the answer carried one (429, 503). */
   readonly retryAfter: number | undefined;
+  /** The answer's other members, e.g. a failed login's `attempts_remaining` and `lockout_seconds`. */
+  readonly fields: Readonly<Record<string, unknown>>;
 
-  constructor(status: number, code: string, detail: string, retryAfter?: number) {
+  constructor(
+    status: number,
+    code: string,
+    detail: string,
+    retryAfter?: number,
+    fields: Readonly<Record<string, unknown>> = {},
+  ) {
     super(detail || code);
     this.status = status;
     this.code = code;
     this.detail = detail;
     this.retryAfter = retryAfter;
+    this.fields = fields;
+  }
+
+  /** A whole number member of the answer (`attempts_remaining`, `lockout_seconds`), else undefined. */
+  count(name: string): number | undefined {
+    const value = this.fields[name];
+    return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
   }
 
   /** Whether this answer means the session is over (the app must sign in again). */
@@ -76,7 +92,7 @@ export function problemFromBody(status: number, body: unknown, retryAfter?: numb
   const code = text(record?.code) ?? text(record?.error) ?? `http_${status}`;
   const detail =
     text(record?.detail) ?? text(record?.error_description) ?? text(record?.title) ?? `Request failed (${status}).`;
-  return new ProblemError(status, code, detail, retryAfter);
+  return new ProblemError(status, code, detail, retryAfter, record ?? {});
 }
 
 function parseRetryAfter(response: Response): number | undefined {

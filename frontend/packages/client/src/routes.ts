@@ -39,6 +39,7 @@ export interface BffPaths {
   };
   "/bff/sessions": { get: { responses: { 200: JsonContent<Page<ActiveSession>> } } };
   "/bff/sessions/{id}": { delete: { parameters: { path: { id: string } }; responses: NoContent } };
+  "/bff/sessions/end-others": { post: { responses: NoContent } };
 }
 
 /** Every route an app can name: the core's behind the BFF's `/api` prefix, and the BFF's own. */

@@ -116,8 +116,10 @@ describe("SessionController", () => {
     await controller.login("mia@example.test", "pw");
     expect(controller.getSnapshot()).toMatchObject({ status: "signed-in", user: body.user });
     await controller.logout(true);
-    expect(controller.getSnapshot()).toMatchObject({ status: "signed-out", reason: "logged_out" });
-    await vi.waitFor(() => expect(heard).toEqual([{ type: "login", userId: 7 }, { type: "logout" }]));
+    expect(controller.getSnapshot()).toMatchObject({ status: "signed-out", reason: "logged_out_everywhere" });
+    await vi.waitFor(() =>
+      expect(heard).toEqual([{ type: "login", userId: 7 }, { type: "logout", everywhere: true }]),
+    );
     expect(calls.map((call) => `${String(call.init.method)} ${call.url}`)).toEqual([
       "GET https://bff.example.test/bff/session",
       "POST https://bff.example.test/bff/login",
@@ -154,6 +156,27 @@ describe("SessionController", () => {
     other.post({ type: "login", userId: 7 });
     const back = await until(controller, (s) => s.status === "signed-in");
     expect(back.epoch).toBe(2);
+    stop();
+  });
+
+  it("a logout everywhere in another tab says so here", async () => {
+    stubFetch(() => jsonResponse(body));
+    const { controller, tab } = setup();
+    const other = tab();
+    const stop = controller.start();
+    await until(controller, (s) => s.status === "signed-in");
+    other.post({ type: "logout", everywhere: true });
+    expect(await until(controller, (s) => s.status === "signed-out")).toMatchObject({ reason: "logged_out_everywhere" });
+    stop();
+  });
+
+  it("a logout of this tab alone says nothing on the login page (reason logged_out)", async () => {
+    stubFetch((call) => (call.url.endsWith("/bff/logout") ? new Response(null, { status: 204 }) : jsonResponse(body)));
+    const { controller } = setup({ channel: false });
+    const stop = controller.start();
+    await until(controller, (s) => s.status === "signed-in");
+    await controller.logout();
+    expect(controller.getSnapshot()).toMatchObject({ status: "signed-out", reason: "logged_out" });
     stop();
   });
 

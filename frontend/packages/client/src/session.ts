@@ -14,8 +14,9 @@ import type { SessionBody, SessionInfo, User } from "./types.js";
 
 export type SessionStatus = "loading" | "signed-in" | "signed-out";
 
-/** Why there is no session: an answer's code, this tab's own logout, or a logout in another tab. */
-export type EndReason = SessionEndedCode | "logged_out" | "logged_out_elsewhere";
+/** Why there is no session: an answer's code, this tab's own logout, a logout in another tab, or a
+ * "log out everywhere" (in this tab or another). */
+export type EndReason = SessionEndedCode | "logged_out" | "logged_out_elsewhere" | "logged_out_everywhere";
 
 export interface SessionState {
   status: SessionStatus;
@@ -84,9 +85,8 @@ export class SessionController {
     this.channel = channel;
     const unsubscribe = channel?.subscribe((message) => {
       if (message.type === "logout") {
-        this.update((previous) =>
-          previous.status === "signed-in" ? signedOut(previous, "logged_out_elsewhere") : previous,
-        );
+        const reason = message.everywhere === true ? "logged_out_everywhere" : "logged_out_elsewhere";
+        this.update((previous) => (previous.status === "signed-in" ? signedOut(previous, reason) : previous));
       } else {
         void this.refresh();
       }
@@ -140,8 +140,8 @@ export class SessionController {
     } catch {
       // The BFF may be unreachable, and the user still asked to leave.
     }
-    this.update((previous) => signedOut(previous, "logged_out"));
-    this.channel?.post({ type: "logout" });
+    this.update((previous) => signedOut(previous, everywhere ? "logged_out_everywhere" : "logged_out"));
+    this.channel?.post(everywhere ? { type: "logout", everywhere: true } : { type: "logout" });
     if (providerLogout !== null) this.navigate(providerLogout);
   }
 
