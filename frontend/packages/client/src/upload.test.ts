@@ -177,7 +177,7 @@ describe("downloadLink", () => {
     expect(calls[0]?.url).toBe("/bff/downloads");
     expect(calls[0]?.init.method).toBe("POST");
     expect(calls[0]?.headers.get("X-CSRF")).toBe("1");
-    expect(JSON.parse(String(calls[0]?.init.body))).toEqual({ path: "/api/v1/projects/3/files/a%20b%2Fc.txt" });
+    expect(JSON.parse(calls[0]?.init.body as string)).toEqual({ path: "/api/v1/projects/3/files/a%20b%2Fc.txt" });
   });
 
   it("resolves the link against the BFF's origin for an app on another origin", async () => {
