@@ -179,6 +179,7 @@ async function auditBoth(page: Page, state: string): Promise<void> {
 }
 
 test("audit: the list, a card with files, rename mode and an open confirmation", async ({ page }) => {
+  test.slow(); // eight axe runs
   const name = unique("Audited");
   await createProject(page, name);
   await page.getByLabel(`Upload file to ${name}`, { exact: true }).setInputFiles({

@@ -34,8 +34,14 @@ export function ProjectsPage() {
   const pageHeading = useRef<HTMLHeadingElement>(null);
   // A project just created: its heading takes focus once it is on the page.
   const focusProject = useRef<number | null>(null);
+  // A project just deleted: the page heading takes focus once its card (and open dialog) is gone.
+  const focusPageHeading = useRef(false);
 
   useEffect(() => {
+    if (focusPageHeading.current) {
+      focusPageHeading.current = false;
+      pageHeading.current?.focus();
+    }
     if (focusProject.current === null) return;
     const heading = document.getElementById(projectHeadingId(focusProject.current));
     if (heading) {
@@ -169,7 +175,7 @@ export function ProjectsPage() {
             onDeleted={(id) => {
               update((current) => current?.filter((item) => item.id !== id) ?? current);
               // The card (and the button that opened its dialog) is gone: the page heading is focused.
-              pageHeading.current?.focus();
+              focusPageHeading.current = true;
             }}
           />
         ))}

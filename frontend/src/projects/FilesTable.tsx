@@ -1,5 +1,5 @@
 import type { ProjectFile } from "@latchkey/client";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api } from "../app/latchkey";
 import { useAction } from "../app/useAction";
 import { ConfirmDialog } from "../components/ConfirmDialog";
@@ -32,6 +32,16 @@ export function FilesTable({ projectId, projectName, files, onDeleted }: FilesTa
   const [fetchingLink, setFetchingLink] = useState<string | null>(null);
   // After a delete the row (and its button) is gone: focus goes where `onDeleted` puts it, not back.
   const [removed, setRemoved] = useState(false);
+  // The name just deleted: `onDeleted` runs once the dialog has closed (a modal dialog makes the rest of
+  // the page inert, so focus can move there only after it is gone).
+  const justDeleted = useRef<string | null>(null);
+
+  useEffect(() => {
+    if (deleting !== null || justDeleted.current === null) return;
+    const name = justDeleted.current;
+    justDeleted.current = null;
+    onDeleted(name);
+  }, [deleting, onDeleted]);
   const removal = useAction();
   const download = useAction();
 
@@ -56,8 +66,8 @@ export function FilesTable({ projectId, projectName, files, onDeleted }: FilesTa
     });
     if (done) {
       setRemoved(true);
+      justDeleted.current = name;
       setDeleting(null);
-      onDeleted(name);
     }
   }
 
