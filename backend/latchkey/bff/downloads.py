@@ -151,7 +151,15 @@ class DownloadTickets:
     "/downloads",
     guards=[require_json],
     status_code=201,
-    responses=problem_responses(400, 401, 403),
+    responses=problem_responses(
+        400,
+        401,
+        403,
+        413,
+        415,
+        s400="`invalid_path`: not a project file's `/api/v1/projects/{id}/files/{name}` path; "
+        "`validation_failed` or `malformed_body`: the JSON body is not what this route takes",
+    ),
 )
 async def create_download(
     request: Request[Any, Any, State], data: DownloadRequest
