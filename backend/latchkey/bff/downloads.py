@@ -22,7 +22,7 @@ import base64
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from cryptography.exceptions import InvalidTag
@@ -35,6 +35,7 @@ from latchkey.asgi import send_problem_error
 from latchkey.bff.openapi import problem_responses
 from latchkey.bff.proxy.gate import Grant, SessionGate
 from latchkey.bff.proxy.targets import checked_path
+from latchkey.core.validation import declared
 from latchkey.guards import require_json
 from latchkey.problems import ProblemError
 from latchkey.sealing import KeyRing
@@ -52,6 +53,17 @@ _MAX_ID_DIGITS = 18
 _TICKET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
+# `download_target`'s rule as a regular expression, for the BFF's OpenAPI document: one path segment of
+# the characters the proxy forwards raw, or percent-escapes that do not decode into `.`, `/`, `\` or a
+# control character; not `.` nor `..`. Python's `$` also matches before a final newline, hence `(?!\n)`.
+_UNIT_NO_DOT = (
+    r"(?:[!$&'()*+,\-0-9:;=@A-Z\[\]^_a-z|~]|%(?![01][0-9A-Fa-f]|7[Ff]|2[EeFf]|5[Cc])[0-9A-Fa-f]{2})"
+)
+_UNIT = rf"(?:\.|{_UNIT_NO_DOT})"
+_NAME = rf"(?:{_UNIT_NO_DOT}|\.{_UNIT_NO_DOT}|\.\.{_UNIT}){_UNIT}*"
+DOWNLOAD_PATH_PATTERN = rf"^/api/v1/projects/[1-9][0-9]{{0,17}}/files/{_NAME}(?!\n)$"
+
+
 class Ticket(msgspec.Struct, frozen=True, array_like=True):
     path: str  # the core's path, e.g. /v1/projects/3/files/report.pdf (still percent-encoded)
     issued_at: int
@@ -62,7 +74,8 @@ _decode = msgspec.msgpack.Decoder(Ticket).decode
 
 
 class DownloadRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    path: str
+    # Checked by `download_target` (400 `invalid_path`); declared to the document as that rule.
+    path: Annotated[str, declared(pattern=DOWNLOAD_PATH_PATTERN, maxLength=MAX_PATH_CHARS)]
 
 
 class DownloadTicketOut(msgspec.Struct, kw_only=True):
