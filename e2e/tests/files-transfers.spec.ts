@@ -187,3 +187,21 @@ test("a ticket link is useless to another browser", async ({ page, browser }) =>
     await other.close();
   }
 });
+
+test("files dropped on the zone are uploaded", async ({ page }) => {
+  const project = unique("Dropped");
+  const projectId = await createProject(page, project);
+  const zone = page.getByRole("group", { name: `Upload files to ${project}` });
+  await expect(zone).toHaveAccessibleDescription("Drop files here, or");
+  const dataTransfer = await page.evaluateHandle(() => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File(["dropped bytes"], "dropped.txt", { type: "text/plain" }));
+    return transfer;
+  });
+  await zone.dispatchEvent("dragenter", { dataTransfer });
+  await expect(zone).toHaveClass(/dragging/);
+  await zone.dispatchEvent("drop", { dataTransfer });
+  await expect(zone).not.toHaveClass(/dragging/);
+  await expect(projectItem(page, project).getByRole("button", { name: "Download dropped.txt" })).toBeVisible();
+  expect((await storedBytes(page, projectId, "dropped.txt"))?.toString()).toBe("dropped bytes");
+});
