@@ -26,6 +26,7 @@ from sqlalchemy import text
 from latchkey import __version__
 from latchkey.asgi import HeaderSizeLimit, send_problem
 from latchkey.bff.core_client import CoreClient
+from latchkey.bff.downloads import DownloadGate, DownloadTickets
 from latchkey.bff.edge.canonical import CanonicalPaths
 from latchkey.bff.edge.csrf import CsrfMiddleware
 from latchkey.bff.edge.forwarded import ClientAddress
@@ -83,6 +84,7 @@ class BffApp:
         litestar: Litestar,
         proxy: ApiProxy,
         websockets: WebSocketRelay | None = None,
+        downloads: DownloadGate | None = None,
     ) -> None:
         self.litestar = litestar
         self.proxy = proxy
@@ -90,6 +92,7 @@ class BffApp:
         self.routes = Routes.of(settings)
         self.static = StaticSite(settings.static_dir) if settings.static_dir is not None else None
         self.websockets = websockets
+        self.downloads = downloads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":  # type: ignore[comparison-overlap]
@@ -103,6 +106,9 @@ class BffApp:
             route = self.routes.route_of(path)
             if route is not None:
                 await self.proxy.routes[route](scope, receive, send)
+                return
+            if self.downloads is not None and self.routes.is_download(path):
+                await self.downloads(cast("HTTPScope", scope), receive, send)
                 return
             if self.static is not None and not self.routes.is_framework(path):
                 await self.static(cast("HTTPScope", scope), receive, send)
@@ -132,6 +138,8 @@ def create_app(settings: BffSettings) -> ASGIApp:
     sessions.on_end(sockets.close_session)
     websockets = WebSocketRelay(settings, sessions, sockets)
     proxy = ApiProxy(settings, sessions, streams, password_changed=sessions.after_password_change)
+    tickets = DownloadTickets(ring)
+    downloads = DownloadGate(tickets, sessions, proxy.api, settings.base_path)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -168,6 +176,8 @@ def create_app(settings: BffSettings) -> ASGIApp:
                 "oidc": oidc,
                 "login_methods": settings.login_methods,
                 "client_address": ClientAddress(settings.trusted_proxies),
+                "download_tickets": tickets,
+                "base_path": settings.base_path,
             }
         ),
         lifespan=[lifespan],
@@ -181,7 +191,7 @@ def create_app(settings: BffSettings) -> ASGIApp:
         debug=False,
     )
     complete_document(litestar)
-    app: ASGIApp = BffApp(settings, litestar, proxy, websockets)
+    app: ASGIApp = BffApp(settings, litestar, proxy, websockets, downloads)
     app = CsrfMiddleware(app, settings)
     app = CanonicalPaths(app)
     return HeaderSizeLimit(app)

@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from latchkey.bff.downloads import create_download
 from latchkey.bff.edge.forwarded import ClientAddress
 from latchkey.bff.oidc.routes import backchannel_logout, callback, login_methods, login_oidc, oidc_of
 from latchkey.bff.openapi import PASSWORD_ROUTE, problem_responses
@@ -197,6 +198,7 @@ def bff_router(base_path: str) -> Router:
             login_oidc,
             callback,
             backchannel_logout,
+            create_download,
         ],
         tags=["bff"],
     )

@@ -15,6 +15,8 @@ from latchkey.settings import BffSettings
 FRAMEWORK_PATHS = ("/healthz", "/readyz", "/schema")
 # Under `{base}/bff`: page navigations of the provider sign-in, and the provider's back-channel call.
 NAVIGATIONS = ("/login/oidc", "/callback", "/backchannel-logout")
+# Under `{base}/bff`: a download ticket's link (`bff/downloads.py`), also a navigation (no X-CSRF).
+DOWNLOAD_LINKS = "/downloads/"
 
 
 def _under(path: str, exact: str, prefix: str) -> bool:
@@ -29,6 +31,7 @@ class Routes:
     __slots__ = (
         "_api_prefix",
         "_bff_prefix",
+        "_download_prefix",
         "_framework_exact",
         "_framework_prefixes",
         "_navigations",
@@ -48,6 +51,8 @@ class Routes:
         # The sign-in's page navigations and the provider's server-to-server call (SPEC §11): no fetch()
         # of the SPA, so no X-CSRF; each defends itself (the flow cookie's state, the logout token).
         self._navigations = frozenset(f"{self.bff}{path}" for path in NAVIGATIONS)
+        # A download ticket's link: the ticket itself is the defence (bound to the session, 60 s).
+        self._download_prefix = self.bff + DOWNLOAD_LINKS
         # (index, exact, prefix/) of each configured route; they never overlap (upstream_routes.py).
         self._routes = tuple(
             (index, f"{base_path}{prefix}", f"{base_path}{prefix}/")
@@ -82,9 +87,16 @@ class Routes:
         """The BFF's own routes (sessions, login, logout)."""
         return _under(path, self.bff, self._bff_prefix)
 
+    def is_download(self, path: str) -> bool:
+        """A download ticket's link, `{base}/bff/downloads/<ticket>` (`bff/downloads.py`)."""
+        return path.startswith(self._download_prefix)
+
     def is_guarded(self, path: str) -> bool:
-        """Called by the SPA with its cookie: CSRF and CORS apply (not to the sign-in's navigations)."""
-        return self.is_proxied(path) or (self.is_bff(path) and path not in self._navigations)
+        """Called by the SPA with its cookie: CSRF and CORS apply (not to the sign-in's navigations nor to
+        a download ticket's link)."""
+        return self.is_proxied(path) or (
+            self.is_bff(path) and path not in self._navigations and not path.startswith(self._download_prefix)
+        )
 
     def is_framework(self, path: str) -> bool:
         """Served by Litestar even when the SPA is: never falls back to index.html."""

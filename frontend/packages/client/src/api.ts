@@ -1,7 +1,14 @@
 /** One function for every BFF route and every core route an app uses (through /api), typed by the route. */
 import type { BffClient } from "./client.js";
-import { asDeclared, createRoutes, type Route } from "./routes.js";
-import type { LogoutAnswer, Page, ProjectEvent, ProjectEventType, Scope } from "./types.js";
+import { asDeclared, createRoutes, routeUrl, type Route } from "./routes.js";
+import type { LogoutAnswer, Page, ProjectEvent, ProjectEventType, ProjectFile, Scope } from "./types.js";
+import type { UploadProgress } from "./upload.js";
+
+/** `uploadFile`'s options: with `onProgress` the upload goes by XMLHttpRequest, which reports progress. */
+export interface UploadFileOptions {
+  onProgress?: (progress: UploadProgress) => void;
+  signal?: AbortSignal;
+}
 
 /** The cursor of a list's page (the core caps a page at 100 items). */
 interface PageQuery {
@@ -89,13 +96,37 @@ export function createApi(client: BffClient) {
       allPages((query) =>
         routes.json("get", "/api/v1/projects/{project_id}/files", { path: { project_id: projectId }, query }),
       ),
-    /** PUT the raw bytes with their own type (application/octet-stream when the browser knows none). */
-    uploadFile: (projectId: number, name: string, file: Blob) =>
-      routes.json("put", "/api/v1/projects/{project_id}/files/{name}", {
-        path: { project_id: projectId, name },
+    /** PUT the raw bytes with their own type (application/octet-stream when the browser knows none);
+     * `onProgress` reports the bytes sent, `signal` cancels. */
+    uploadFile: async (
+      projectId: number,
+      name: string,
+      file: Blob,
+      options: UploadFileOptions = {},
+    ): Promise<ProjectFile> => {
+      const contentType = file.type || "application/octet-stream";
+      const path = { project_id: projectId, name };
+      if (options.onProgress) {
+        const url = routeUrl("/api/v1/projects/{project_id}/files/{name}", path);
+        return asDeclared<ProjectFile>(
+          await client.upload(url, file, { contentType, onProgress: options.onProgress, signal: options.signal }),
+        );
+      }
+      return routes.json("put", "/api/v1/projects/{project_id}/files/{name}", {
+        path,
         body: file,
-        contentType: file.type || "application/octet-stream",
-      }),
+        contentType,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    },
+    /** A short-lived link (60 s, this session only) at which the browser downloads the file natively
+     * (`<a href>`): the bytes never pass through the page. */
+    downloadLink: async (projectId: number, name: string): Promise<string> => {
+      const ticket = await routes.json("post", "/bff/downloads", {
+        json: { path: routeUrl("/api/v1/projects/{project_id}/files/{name}", { project_id: projectId, name }) },
+      });
+      return client.baseUrl ? new URL(ticket.url, client.baseUrl).href : ticket.url;
+    },
     downloadFile: async (projectId: number, name: string): Promise<Blob> => {
       const response = await routes.request("get", "/api/v1/projects/{project_id}/files/{name}", {
         path: { project_id: projectId, name },

@@ -6,6 +6,7 @@
  * sends the original request once more.
  */
 import { networkError, ProblemError, problemFromResponse, reauthCancelled, type SessionEndedCode } from "./problem.js";
+import { sendWithProgress, uploadProblem, type UploadOptions } from "./upload.js";
 
 export interface CallOptions {
   method?: string;
@@ -93,6 +94,29 @@ export class BffClient {
     await response.body?.cancel();
   }
 
+  /**
+   * A raw body sent by XMLHttpRequest, which reports upload progress (`fetch` cannot): the JSON answer,
+   * or the same `ProblemError`s, session-ended signal and one re-authentication retry as `request`.
+   */
+  async upload(
+    path: string,
+    body: Blob,
+    options: UploadOptions & Pick<CallOptions, "reauth" | "signalSessionEnded"> = {},
+  ): Promise<unknown> {
+    const answer = await sendWithProgress(this.url(path), body, options);
+    if (answer.status >= 200 && answer.status < 300) return answer.body ?? undefined;
+    const problem = uploadProblem(answer);
+    if (problem.code === "reauth_required" && options.reauth !== false) {
+      const outcome = await this.reauthenticate();
+      if (outcome === "cancelled") throw reauthCancelled(problem.status);
+      if (outcome !== "confirmed") throw this.failed(problem, options);
+      const retried = await sendWithProgress(this.url(path), body, options);
+      if (retried.status >= 200 && retried.status < 300) return retried.body ?? undefined;
+      throw this.failed(uploadProblem(retried), options);
+    }
+    throw this.failed(problem, options);
+  }
+
   private async send(path: string, options: CallOptions): Promise<Response> {
     const headers = new Headers({ "X-CSRF": "1" });
     let body: BodyInit | undefined;
@@ -121,7 +145,7 @@ export class BffClient {
     }
   }
 
-  private failed(problem: ProblemError, options: CallOptions): ProblemError {
+  private failed(problem: ProblemError, options: Pick<CallOptions, "signalSessionEnded">): ProblemError {
     if (problem.endsSession && options.signalSessionEnded !== false) {
       for (const listener of [...this.sessionEndedListeners]) listener(problem.code as SessionEndedCode);
     }

@@ -29,3 +29,6 @@ export { LatchkeyProvider, useLatchkey, useReauthHandler, useReauthPrompt, useSe
 export type { LatchkeyProviderProps, ReauthPrompt, Session } from "./react.js";
 export type * from "./types.js";
 export type { components as CoreComponents, paths as CorePaths } from "./core-api.js";
+export { sendWithProgress, uploadProblem } from "./upload.js";
+export type { UploadAnswer, UploadOptions, UploadProgress } from "./upload.js";
+export type { UploadFileOptions } from "./api.js";

@@ -7,7 +7,7 @@
  */
 import type { paths as CorePaths } from "./core-api.js";
 import type { BffClient, CallOptions } from "./client.js";
-import type { ActiveSession, LoginMethods, LogoutAnswer, Page, SessionBody } from "./types.js";
+import type { ActiveSession, DownloadTicket, LoginMethods, LogoutAnswer, Page, SessionBody } from "./types.js";
 
 /** A JSON answer or request body, in the shape openapi-typescript gives the core's. */
 interface JsonContent<Body> {
@@ -40,6 +40,9 @@ export interface BffPaths {
   "/bff/sessions": { get: { responses: { 200: JsonContent<Page<ActiveSession>> } } };
   "/bff/sessions/{id}": { delete: { parameters: { path: { id: string } }; responses: NoContent } };
   "/bff/sessions/end-others": { post: { responses: NoContent } };
+  "/bff/downloads": {
+    post: { requestBody: JsonContent<{ path: string }>; responses: { 201: JsonContent<DownloadTicket> } };
+  };
 }
 
 /** Every route an app can name: the core's behind the BFF's `/api` prefix, and the BFF's own. */

@@ -80,3 +80,10 @@ export interface ProjectEvent {
   project: Project;
   file?: ProjectFile;
 }
+
+/** `POST /bff/downloads`: a link at which the browser downloads one file natively (60 s, this session). */
+export interface DownloadTicket {
+  /** Root-relative to the BFF's origin: `{base}/bff/downloads/<ticket>`. */
+  url: string;
+  expires_in: number;
+}

@@ -112,3 +112,15 @@ def test_routes_come_from_the_settings(tmp_path: Any) -> None:
     routes = Routes.of(bff_settings(LATCHKEY_BFF_BASE_PATH="/app", LATCHKEY_BFF_ROUTES=str(file)))
     assert routes.route_of("/app/billing/x") == 0
     assert Routes.of(bff_settings()).route_of("/billing/x") is None
+
+
+def test_a_download_link_is_a_navigation_but_asking_for_one_is_guarded() -> None:
+    routes = Routes("/base")
+    assert routes.is_download("/base/bff/downloads/k1.abc")
+    assert not routes.is_guarded("/base/bff/downloads/k1.abc")  # no X-CSRF on a navigation
+    # The ticket request itself (POST /bff/downloads) needs X-CSRF like every other /bff call.
+    assert routes.is_guarded("/base/bff/downloads")
+    assert not routes.is_download("/base/bff/downloads")
+    assert not routes.is_download("/base/bff/downloadsx/a")
+    assert not routes.is_download("/bff/downloads/k1.abc")  # outside the base path
+    assert routes.is_guarded("/base/bff/downloadsx/a")
