@@ -18,10 +18,12 @@ interface CopyButtonProps {
   text: string | (() => Promise<string | null>);
   fallback?: () => HTMLInputElement | null;
   onError?: (error: unknown) => void;
+  /** Called when the text reached the clipboard. */
+  onCopied?: () => void;
 }
 
 /** A button that copies and then says so in a polite live region. */
-export function CopyButton({ label, text, fallback, onError }: CopyButtonProps) {
+export function CopyButton({ label, text, fallback, onError, onCopied }: CopyButtonProps) {
   const [status, setStatus] = useState("");
 
   async function copy(): Promise<void> {
@@ -29,6 +31,7 @@ export function CopyButton({ label, text, fallback, onError }: CopyButtonProps) 
       const value = typeof text === "string" ? text : await text();
       if (value === null) return;
       const copied = await copyText(value, fallback?.());
+      if (copied) onCopied?.();
       setStatus(copied ? "Copied to the clipboard." : "Copying was refused: press Ctrl+C (⌘C) to copy the selected text.");
       window.setTimeout(() => setStatus(""), 4000);
     } catch (error) {
