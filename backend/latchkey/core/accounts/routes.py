@@ -65,8 +65,8 @@ async def change_password(ctx: Context, principal: Caller, data: ChangePasswordR
 
     403 `invalid_password` for a wrong current password (5 within 15 minutes → 429 with `Retry-After`);
     422 `weak_password` / `password_too_long` for a new one outside the policy, `password_unchanged` for
-    a new one equal to the current one (checked after the current one, so it tells a guesser nothing); 503 with `Retry-After`
-    when too many password hashes are running.
+    a new one equal to the current one (checked after the current one, so it tells a guesser nothing);
+    503 with `Retry-After` when too many password hashes are running.
     """
     await service.change_password(ctx, principal, data, now=ctx.clock.now())
 

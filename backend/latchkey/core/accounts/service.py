@@ -285,9 +285,7 @@ async def change_password(
             # "change" that would end the other sessions while leaving the same password in place.
             async with db.write() as session:
                 await limits.forget_attempt(session, attempt_id)
-            raise ProblemError(
-                422, "password_unchanged", "the new password is the same as the current one"
-            )
+            raise ProblemError(422, "password_unchanged", "the new password is the same as the current one")
         new_hash = await hasher.hash(new_password)
     except HasherOverloaded:
         async with db.write() as session:
