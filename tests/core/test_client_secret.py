@@ -242,4 +242,4 @@ async def test_info_needs_a_developer_session(
     )
     assert pat.status_code == 201, pat.text
     refused = await http.get(url, headers={"Authorization": f"Bearer {pat.json()['token']}"})
-    assert refused.status_code == 403, refused.text
+    assert_problem(refused, 403, "session_token_required")
