@@ -3,7 +3,7 @@
  * it); reveal, copy and rotate (asked first). The secret is held in this component's state only.
  */
 import type { ClientSecret } from "@latchkey/client";
-import { useId, useRef, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import { useAuth } from "../app/auth";
 import { api } from "../app/latchkey";
 import { useAction } from "../app/useAction";
@@ -30,6 +30,14 @@ export function ClientSecretSection() {
   const headingId = useId();
   const inputId = useId();
   const usageId = useId();
+  // Set by a rotation; runs after the dialog (a child) closed and the browser gave focus back to its trigger.
+  const focusSecret = useRef(false);
+  useEffect(() => {
+    if (!focusSecret.current) return;
+    focusSecret.current = false;
+    input.current?.focus();
+    input.current?.select();
+  });
 
   /** The secret is fetched only when asked for: reading it is a sensitive action. */
   async function current(): Promise<ClientSecret | null> {
@@ -54,12 +62,9 @@ export function ClientSecretSection() {
     setRevealed(true);
     // Focus goes to the new secret (shown in its field), not back to the rotate button.
     setReturnFocus(false);
+    focusSecret.current = true;
     setConfirmRotate(false);
     reloadInfo();
-    window.setTimeout(() => {
-      input.current?.focus();
-      input.current?.select();
-    });
   }
 
   const createdAt = secret?.created_at ?? info?.created_at;

@@ -1,11 +1,13 @@
 /** The shown-once panel of a token just generated or refreshed: the value, a copy button, and what it replaced. */
 import type { NewPersonalAccessToken } from "@latchkey/client";
-import { useEffect, useId, useRef } from "react";
+import { useId, type RefObject } from "react";
 import { CopyButton } from "../components/CopyButton";
 import { formatDate } from "../lib/format";
 
 interface NewTokenPanelProps {
   token: NewPersonalAccessToken;
+  /** The value's field: the owner focuses it (after any dialog has closed), selected, ready to copy. */
+  inputRef: RefObject<HTMLInputElement | null>;
   /** The token was refreshed: the old one (of the same name) is revoked. */
   replacedOld: boolean;
   /** The value reached the clipboard (the copy button, or Ctrl+C in the field). */
@@ -13,16 +15,9 @@ interface NewTokenPanelProps {
   onDone: () => void;
 }
 
-export function NewTokenPanel({ token, replacedOld, onCopied, onDone }: NewTokenPanelProps) {
-  const input = useRef<HTMLInputElement>(null);
+export function NewTokenPanel({ token, inputRef: input, replacedOld, onCopied, onDone }: NewTokenPanelProps) {
   const inputId = useId();
   const headingId = useId();
-
-  // Focus lands on the value (a named field), selected, ready to copy.
-  useEffect(() => {
-    input.current?.focus();
-    input.current?.select();
-  }, [token.token]);
 
   return (
     <section className="panel panel-success new-secret" aria-labelledby={headingId}>

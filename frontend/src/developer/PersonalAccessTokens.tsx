@@ -28,7 +28,7 @@ type Pending =
   | { kind: "replace"; request: TokenRequest };
 
 /** Where focus goes once the page has re-rendered after an action (never the page body). */
-type FocusTarget = "heading" | "generate";
+type FocusTarget = "heading" | "generate" | "panel";
 
 interface PersonalAccessTokensProps {
   /** The scopes the user's role allows, in the core's order; null until `/v1/me` answers. */
@@ -49,11 +49,18 @@ export function PersonalAccessTokens({ available, unavailable }: PersonalAccessT
   const { busy, error, setError, run } = useAction();
   const heading = useRef<HTMLHeadingElement>(null);
   const generateButton = useRef<HTMLButtonElement>(null);
+  const panelInput = useRef<HTMLInputElement>(null);
   const headingId = useId();
 
+  // This effect runs after its children's: after a dialog closed (and the browser gave focus back to the
+  // dialog's trigger), so the focus set here is the one that stays.
   useEffect(() => {
     if (focusNext.current === "heading") heading.current?.focus();
     if (focusNext.current === "generate") generateButton.current?.focus();
+    if (focusNext.current === "panel") {
+      panelInput.current?.focus();
+      panelInput.current?.select();
+    }
     focusNext.current = null;
   });
 
@@ -79,6 +86,7 @@ export function PersonalAccessTokens({ available, unavailable }: PersonalAccessT
     setReturnFocus(false);
     setPending(null);
     setShown({ token: created, replacedOld: false, copied: false });
+    focusNext.current = "panel";
     setFormOpen(false);
     reload();
     return true;
@@ -98,6 +106,7 @@ export function PersonalAccessTokens({ available, unavailable }: PersonalAccessT
     setReturnFocus(false);
     setPending(null);
     setShown({ token: created, replacedOld: true, copied: false });
+    focusNext.current = "panel";
     reload();
   }
 
@@ -139,6 +148,7 @@ export function PersonalAccessTokens({ available, unavailable }: PersonalAccessT
 
       {shown && (
         <NewTokenPanel
+          inputRef={panelInput}
           token={shown.token}
           replacedOld={shown.replacedOld}
           onCopied={() => setShown((current) => (current ? { ...current, copied: true } : current))}
