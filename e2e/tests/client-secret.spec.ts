@@ -23,9 +23,10 @@ test.describe("as a developer", () => {
     await page.goto("/profile/developer-settings");
     await expect(page.getByRole("heading", { name: "Client secret" })).toBeVisible();
     const field = page.getByRole("textbox", { name: "Client secret" });
-    // Masked until asked for.
+    // Masked until asked for, with when it was created and last used beside it (its description).
     await expect(field).toBeVisible();
     await expect(field).not.toHaveValue(/lks_/);
+    await expect(field).toHaveAccessibleDescription(/^Created .+ · (Last used .+|Never used)$/);
 
     await page.getByRole("button", { name: "Reveal client secret" }).click();
     await expect(field).toHaveValue(CLIENT_SECRET);
@@ -33,13 +34,20 @@ test.describe("as a developer", () => {
     await page.getByRole("button", { name: "Hide client secret" }).click();
     await expect(field).not.toHaveValue(/lks_/);
 
+    // A use of the secret shows as its last use, without revealing it.
+    expect(await grantStatus(request, old)).toBe(200);
+    await page.reload();
+    await expect(field).toHaveAccessibleDescription(/· Last used /);
+    await expect(field).not.toHaveValue(/lks_/);
+
     await page.getByRole("button", { name: "Rotate client secret" }).click();
-    await page.getByRole("button", { name: "Confirm rotate" }).click();
+    const dialog = page.getByRole("dialog", { name: "Rotate the client secret?" });
+    await expect(dialog).toContainText("keeps working for a short grace period");
+    await dialog.getByRole("button", { name: "Confirm rotate" }).click();
+    await expect(dialog).toBeHidden();
     await expect(page.getByText(/The previous secret keeps working until/)).toBeVisible();
-    if (!CLIENT_SECRET.test(await field.inputValue())) {
-      await page.getByRole("button", { name: "Reveal client secret" }).click();
-    }
     await expect(field).toHaveValue(CLIENT_SECRET);
+    await expect(field).toBeFocused(); // the new secret, not the page body
     const rotated = await field.inputValue();
     expect(rotated).not.toBe(old);
 

@@ -14,12 +14,13 @@ test("creating a token after the re-auth window asks for the password, then goes
   const signedInAt = Date.now(); // the password login (its auth_time) happened before this
   await page.goto(`${reauthBff}/profile/developer-settings`);
   const name = unique("after-lunch");
+  await page.getByRole("button", { name: "Generate new token" }).click();
   await page.getByRole("textbox", { name: "Token name" }).fill(name);
   await page.getByRole("checkbox", { name: "projects:read", exact: true }).check();
 
   // Let the password login grow older than the window (the session itself stays valid).
   await page.waitForTimeout(Math.max(0, signedInAt + (reauthWindow + 1) * 1000 - Date.now()));
-  await page.getByRole("button", { name: "Create token" }).click();
+  await page.getByRole("button", { name: "Generate token", exact: true }).click();
 
   const dialog = page.getByRole("dialog", { name: "Confirm your password" });
   await expect(dialog).toBeVisible();

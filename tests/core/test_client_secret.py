@@ -189,3 +189,57 @@ async def test_the_route_is_documented(core: CoreServer, http: httpx.AsyncClient
     operation = document["paths"]["/v1/me/client-secret/previous"]["delete"]
     assert {"204", "400", "401", "403"} <= set(operation["responses"])
     assert operation["security"] == [{"bearer": []}]
+
+
+async def test_info_tells_when_the_secret_was_made_and_last_used_without_revealing_it(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    developer = await core.create_user(developer=True)
+    session = await login(http, core, service_client["client_secret"], developer["email"])
+    url = f"{core.url}/v1/me/client-secret/info"
+
+    fresh = await http.get(url, headers=session.headers)
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.headers["cache-control"] == "no-store"
+    info = fresh.json()
+    assert set(info) == {"created_at", "last_used_at", "previous_valid_until", "previous_last_used_at"}
+    assert developer["client_secret"] not in fresh.text
+    assert info["last_used_at"] is None  # never used yet
+    assert info["previous_valid_until"] is None
+    assert abs(datetime.now(UTC) - parse_time(info["created_at"])) < timedelta(minutes=5)
+
+    # A use is recorded; a second use within the minute writes nothing new (one-minute resolution).
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    assert (await grant_with(http, core, developer["client_secret"], developer)).status_code == 200
+    used = (await http.get(url, headers=session.headers)).json()
+    assert used["last_used_at"] is not None
+    first_use = parse_time(used["last_used_at"])
+    assert before <= first_use <= datetime.now(UTC) + timedelta(seconds=1)
+    assert (await grant_with(http, core, developer["client_secret"], developer)).status_code == 200
+    assert parse_time((await http.get(url, headers=session.headers)).json()["last_used_at"]) == first_use
+
+    # After a rotation: the new secret is unused, the previous one keeps its last use and its grace end.
+    rotated = (await http.post(f"{core.url}/v1/me/client-secret/rotate", headers=session.headers)).json()
+    after = (await http.get(url, headers=session.headers)).json()
+    assert after["last_used_at"] is None
+    assert after["previous_valid_until"] == rotated["previous_valid_until"]
+    assert parse_time(after["previous_last_used_at"]) == first_use
+    assert rotated["secret"] not in str(after)
+
+
+async def test_info_needs_a_developer_session(
+    core: CoreServer, http: httpx.AsyncClient, member_session: Any, service_client: dict[str, Any]
+) -> None:
+    url = f"{core.url}/v1/me/client-secret/info"
+    assert_problem(await http.get(url, headers=member_session.headers), 403, "developer_required")
+    assert_problem(await http.get(url), 401, "missing_token")
+    developer = await core.create_user(developer=True)
+    session = await login(http, core, service_client["client_secret"], developer["email"])
+    pat = await http.post(
+        f"{core.url}/v1/me/tokens",
+        json={"name": "script", "scopes": ["profile"], "expires_in_days": 1},
+        headers=session.headers,
+    )
+    assert pat.status_code == 201, pat.text
+    refused = await http.get(url, headers={"Authorization": f"Bearer {pat.json()['token']}"})
+    assert_problem(refused, 403, "session_token_required")

@@ -157,3 +157,24 @@ async def test_repeated_wrong_current_passwords_are_throttled(
             http, core, service_client["client_secret"], user["email"], user["password"], ip=random_ip()
         )
     ).status_code == 200
+
+
+async def test_new_password_equal_to_the_current_one_is_refused(
+    core: CoreServer, http: httpx.AsyncClient, service_client: dict[str, Any]
+) -> None:
+    secret = service_client["client_secret"]
+    user = await core.create_user()
+    caller = await login(http, core, secret, user["email"])
+    other = await login(http, core, secret, user["email"])
+
+    assert_problem(
+        await change(http, core, caller, user["password"], user["password"]), 422, "password_unchanged"
+    )
+    # Nothing happened: the other session lives on.
+    assert (await me(http, core, other.headers)).status_code == 200
+    # A wrong current password is still the answer when both are the same wrong one (no oracle).
+    assert_problem(
+        await change(http, core, caller, "not my password", "not my password"), 403, "invalid_password"
+    )
+    # And a real change still works afterwards.
+    assert (await change(http, core, caller, user["password"], NEW_PASSWORD)).status_code == 204

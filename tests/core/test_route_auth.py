@@ -59,6 +59,7 @@ def test_every_route_declares_its_authentication(app: Litestar) -> None:
     assert rules[("/v1/me", "GET")] == Bearer(scope="profile")
     assert rules[("/v1/me/tokens", "POST")] == Bearer(session=True, sensitive=True)
     assert rules[("/v1/me/client-secret", "GET")] == Bearer(session=True, developer=True, sensitive=True)
+    assert rules[("/v1/me/client-secret/info", "GET")] == Bearer(session=True, developer=True)
     assert rules[("/v1/projects", "GET")] == Bearer(scope="projects:read")
     assert rules[("/v1/projects/{project_id:int}/files/{name:path}", "PUT")] == Bearer(scope="projects:write")
     assert rules[("/v1/admin/users", "POST")] == Bearer(scope="admin", session=True, sensitive=True)

@@ -55,6 +55,8 @@ class ClientSecret(Base):
     lookup_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     valid_until: Mapped[datetime | None] = mapped_column(default=None)
+    # When it last authenticated a client, to the minute (written at most once a minute, not per request).
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(lazy="joined")
 

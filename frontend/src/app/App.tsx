@@ -3,6 +3,7 @@ import { Link, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { useAuth } from "./auth";
 import { usePageHeading } from "./pageHeading";
 import { Layout } from "../components/Layout";
+import { DeveloperSettingsPage } from "../pages/DeveloperSettingsPage";
 import { LoginPage } from "../pages/LoginPage";
 import { ProfilePage } from "../pages/ProfilePage";
 import { ProjectsPage } from "../pages/ProjectsPage";
@@ -61,7 +62,7 @@ export function App() {
         <Route index element={<Navigate to="/projects" replace />} />
         <Route path="/projects" element={<ProjectsPage />} />
         <Route path="/profile" element={<ProfilePage />} />
-        <Route path="/profile/developer-settings" element={<ProfilePage />} />
+        <Route path="/profile/developer-settings" element={<DeveloperSettingsPage />} />
         <Route path="/sessions" element={<SessionsPage />} />
         <Route path="*" element={<NotFound />} />
       </Route>

@@ -18,13 +18,15 @@ interface CopyButtonProps {
   text: string | (() => Promise<string | null>);
   fallback?: () => HTMLInputElement | null;
   onError?: (error: unknown) => void;
+  /** Called when the text reached the clipboard. */
+  onCopied?: () => void;
 }
 
 /**
  * A button that copies and then says so. The status region is always in the page (empty until a copy), so
  * screen readers, which only announce changes to a live region they already know, read "Copied".
  */
-export function CopyButton({ label, text, fallback, onError }: CopyButtonProps) {
+export function CopyButton({ label, text, fallback, onError, onCopied }: CopyButtonProps) {
   const [status, setStatus] = useState("");
   const timer = useRef<number | undefined>(undefined);
 
@@ -35,6 +37,7 @@ export function CopyButton({ label, text, fallback, onError }: CopyButtonProps) 
       const value = typeof text === "string" ? text : await text();
       if (value === null) return;
       const copied = await copyText(value, fallback?.());
+      if (copied) onCopied?.();
       setStatus(copied ? "Copied to the clipboard." : "Copying was refused: press Ctrl+C (⌘C) to copy the selected text.");
       window.clearTimeout(timer.current);
       timer.current = window.setTimeout(() => setStatus(""), 4000);

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +131,11 @@ async def test_hashing_threads_yield_the_cpu_to_the_event_loop(hasher: PasswordH
     thread_nice = await hasher._run(_own_nice)
     assert thread_nice == max(loop_nice, passwords.HASH_THREAD_NICE)
     assert _own_nice() == loop_nice
+
+
+def test_the_spa_shows_the_core_s_minimum_length() -> None:
+    """My Profile shows the minimum before any submit from its own copy of the policy: keep them equal."""
+    page = Path(__file__).parents[3] / "frontend" / "src" / "pages" / "ProfilePage.tsx"
+    found = re.search(r"export const MIN_PASSWORD_LENGTH = (\d+);", page.read_text(encoding="utf-8"))
+    assert found is not None
+    assert int(found.group(1)) == passwords.MIN_PASSWORD_LENGTH

@@ -13,8 +13,10 @@ from litestar.datastructures import CacheControlHeader
 from latchkey.core.accounts import service
 from latchkey.core.accounts.schemas import (
     ChangePasswordRequest,
+    ClientSecretInfoOut,
     ClientSecretOut,
     MeOut,
+    client_secret_info_out,
     client_secret_out,
     me_out,
 )
@@ -25,6 +27,8 @@ from latchkey.guards import require_json, strict_json_body
 
 NO_STORE = CacheControlHeader(no_store=True)
 SECRET_AUTH = bearer(session=True, developer=True, sensitive=True)
+# Dates about the secret reveal nothing of it: a session is enough, no recent password login.
+SECRET_INFO_AUTH = bearer(session=True, developer=True)
 
 
 @get("/me", opt=bearer(scope="profile"), responses=problem_responses(400, 401, 403))
@@ -51,6 +55,8 @@ async def me(principal: Caller) -> MeOut:
         503,
         s409="`conflict`: the password changed meanwhile; `no_password`: the account signs in through "
         "its identity provider",
+        s422="`weak_password` / `password_too_long`: the new password is outside the policy; "
+        "`password_unchanged`: it is the current one",
     ),
 )
 async def change_password(ctx: Context, principal: Caller, data: ChangePasswordRequest) -> None:
@@ -58,8 +64,9 @@ async def change_password(ctx: Context, principal: Caller, data: ChangePasswordR
     are revoked; this one stays, and so do personal access tokens).
 
     403 `invalid_password` for a wrong current password (5 within 15 minutes → 429 with `Retry-After`);
-    422 `weak_password` / `password_too_long` for a new one outside the policy; 503 with `Retry-After`
-    when too many password hashes are running.
+    422 `weak_password` / `password_too_long` for a new one outside the policy, `password_unchanged` for
+    a new one equal to the current one (checked after the current one, so it tells a guesser nothing);
+    503 with `Retry-After` when too many password hashes are running.
     """
     await service.change_password(ctx, principal, data, now=ctx.clock.now())
 
@@ -74,6 +81,20 @@ async def view_client_secret(ctx: Context, principal: Caller) -> ClientSecretOut
     """The developer's current client secret (403 `developer_required` for other accounts; 404
     `no_client_secret` for a developer who has none yet, until they rotate)."""
     return client_secret_out(await service.current_client_secret(ctx, principal, now=ctx.clock.now()))
+
+
+@get(
+    "/me/client-secret/info",
+    opt=SECRET_INFO_AUTH,
+    cache_control=NO_STORE,
+    summary="When the client secret was created and last used",
+    responses=problem_responses(400, 401, 403, 404, s404="`no_client_secret`"),
+)
+async def client_secret_info(ctx: Context, principal: Caller) -> ClientSecretInfoOut:
+    """When the developer's current client secret was created and last authenticated a client, and
+    whether a rotated-out one is still in its grace (and its last use): for showing a masked secret
+    without revealing it. A session is enough (no recent password login): nothing here is secret."""
+    return client_secret_info_out(await service.client_secret_info(ctx, principal, now=ctx.clock.now()))
 
 
 @post(
@@ -115,6 +136,7 @@ router = Router(
         me,
         change_password,
         view_client_secret,
+        client_secret_info,
         rotate_client_secret,
         end_previous_client_secret,
     ],

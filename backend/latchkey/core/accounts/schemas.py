@@ -13,7 +13,7 @@ from latchkey.core.security.scopes import SCOPES, role_scopes
 from latchkey.core.validation import declared
 
 if TYPE_CHECKING:
-    from latchkey.core.accounts.service import ClientSecretView
+    from latchkey.core.accounts.service import ClientSecretInfo, ClientSecretView
 
 # A new password within the policy (`check_password_policy` answers 422 `weak_password` or
 # `password_too_long` otherwise), stated for the document.
@@ -47,6 +47,17 @@ class ClientSecretOut(msgspec.Struct, kw_only=True):
     previous_valid_until: datetime | None
 
 
+class ClientSecretInfoOut(msgspec.Struct, kw_only=True):
+    """When the developer's current client secret was made and last used (never the secret itself), and
+    the rotated-out one's grace end and last use, if one is still in its grace. Last uses have a
+    one-minute resolution."""
+
+    created_at: datetime
+    last_used_at: datetime | None
+    previous_valid_until: datetime | None
+    previous_last_used_at: datetime | None
+
+
 def me_out(principal: Principal) -> MeOut:
     return MeOut(
         id=principal.user_id,
@@ -64,4 +75,13 @@ def me_out(principal: Principal) -> MeOut:
 def client_secret_out(view: ClientSecretView) -> ClientSecretOut:
     return ClientSecretOut(
         secret=view.secret, created_at=view.created_at, previous_valid_until=view.previous_valid_until
+    )
+
+
+def client_secret_info_out(info: ClientSecretInfo) -> ClientSecretInfoOut:
+    return ClientSecretInfoOut(
+        created_at=info.created_at,
+        last_used_at=info.last_used_at,
+        previous_valid_until=info.previous_valid_until,
+        previous_last_used_at=info.previous_last_used_at,
     )

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from latchkey.core.accounts.schemas import ChangePasswordRequest
@@ -149,6 +149,43 @@ async def _current_client_secret(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ClientSecretInfo:
+    created_at: datetime
+    last_used_at: datetime | None
+    previous_valid_until: datetime | None
+    previous_last_used_at: datetime | None
+
+
+async def client_secret_info(ctx: CoreContext, principal: Principal, *, now: datetime) -> ClientSecretInfo:
+    """When the caller's current secret was made and last used, and the rotated-out one's grace and last
+    use, without decrypting anything (the secret itself is never part of this answer); 404
+    `no_client_secret` for a developer who has none yet."""
+    async with ctx.db.read() as session:
+        rows = (
+            await session.execute(
+                select(ClientSecret.created_at, ClientSecret.last_used_at, ClientSecret.valid_until)
+                .where(
+                    ClientSecret.user_id == principal.user_id,
+                    or_(ClientSecret.valid_until.is_(None), ClientSecret.valid_until > now),
+                )
+                .order_by(ClientSecret.id.desc())
+            )
+        ).all()
+    current = next((row for row in rows if row.valid_until is None), None)
+    if current is None:
+        raise ProblemError(404, "no_client_secret", "this account has no client secret")
+    previous = max(
+        (row for row in rows if row.valid_until is not None), key=lambda row: row.valid_until, default=None
+    )
+    return ClientSecretInfo(
+        created_at=current.created_at,
+        last_used_at=current.last_used_at,
+        previous_valid_until=previous.valid_until if previous else None,
+        previous_last_used_at=previous.last_used_at if previous else None,
+    )
+
+
 async def rotate_client_secret(ctx: CoreContext, principal: Principal, *, now: datetime) -> ClientSecretView:
     """Retire the caller's current secret (it works for LATCHKEY_SECRET_ROTATION_GRACE) and issue a new one.
 
@@ -243,6 +280,12 @@ async def change_password(
     try:
         if not await hasher.verify(current_password, old_hash):
             raise ProblemError(403, "invalid_password", "the current password is wrong")
+        if new_password == current_password:
+            # The current password was right (so this is no guess): forget the attempt, then refuse a
+            # "change" that would end the other sessions while leaving the same password in place.
+            async with db.write() as session:
+                await limits.forget_attempt(session, attempt_id)
+            raise ProblemError(422, "password_unchanged", "the new password is the same as the current one")
         new_hash = await hasher.hash(new_password)
     except HasherOverloaded:
         async with db.write() as session:

@@ -403,4 +403,23 @@ async def authenticate_client(request: ASGIConnection[Any, Any, Any, Any]) -> Cl
         or not user.is_developer
     ):
         raise invalid_client()
+    if _use_unrecorded(secret.last_used_at, moment):
+        await _record_client_secret_use(ctx, secret.id, moment)
     return Client(user_id=user.id, secret_id=secret.id, forwards_client_ip=user.forwards_client_ip)
+
+
+async def _record_client_secret_use(ctx: CoreContext, secret_id: int, moment: datetime) -> None:
+    """Write a client secret's last use, like a PAT's: one-minute resolution, so a busy client costs one
+    write a minute. The row is read on every authentication anyway, so no cache is needed to skip it."""
+    async with ctx.db.write() as session:
+        await session.execute(
+            update(ClientSecret)
+            .where(
+                ClientSecret.id == secret_id,
+                or_(
+                    ClientSecret.last_used_at.is_(None),
+                    ClientSecret.last_used_at < moment - LAST_USED_RESOLUTION,
+                ),
+            )
+            .values(last_used_at=moment)
+        )

@@ -81,6 +81,8 @@ export function createApi(client: BffClient) {
 
     // --- the developer's client secret --------------------------------------------------------------
     getClientSecret: () => routes.json("get", "/api/v1/me/client-secret"),
+    /** When the secret was created and last used, without the secret (needs no recent password login). */
+    getClientSecretInfo: () => routes.json("get", "/api/v1/me/client-secret/info"),
     rotateClientSecret: () => routes.json("post", "/api/v1/me/client-secret/rotate"),
 
     // --- projects and their files -------------------------------------------------------------------

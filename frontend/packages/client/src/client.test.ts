@@ -32,6 +32,7 @@ describe("every call", () => {
     await api.refreshToken(3);
     await api.revokeToken(3);
     await api.getClientSecret();
+    await api.getClientSecretInfo();
     await api.rotateClientSecret();
     await api.listProjects();
     await api.getProject(1);
@@ -42,7 +43,7 @@ describe("every call", () => {
     await api.uploadFile(1, "hello.txt", file);
     await api.downloadFile(1, "hello.txt");
     await api.deleteFile(1, "hello.txt");
-    expect(calls).toHaveLength(24);
+    expect(calls).toHaveLength(25);
     for (const call of calls) {
       expect(call.init.credentials, call.url).toBe("include");
       expect(call.headers.get("X-CSRF"), call.url).toBe("1");

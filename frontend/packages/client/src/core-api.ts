@@ -124,6 +124,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/client-secret/info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** When the client secret was created and last used */
+        get: operations["V1MeClientSecretInfoClientSecretInfo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/client-secret/previous": {
         parameters: {
             query?: never;
@@ -364,6 +381,14 @@ export interface components {
         ChangePasswordRequest: {
             current_password: string;
             new_password: string;
+        };
+        /** ClientSecretInfoOut */
+        ClientSecretInfoOut: {
+            /** Format: date-time */
+            created_at: string;
+            last_used_at: string | null;
+            previous_last_used_at: string | null;
+            previous_valid_until: string | null;
         };
         /** ClientSecretOut */
         ClientSecretOut: {
@@ -1007,6 +1032,65 @@ export interface operations {
             };
         };
     };
+    V1MeClientSecretInfoClientSecretInfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientSecretInfoOut"];
+                };
+            };
+            /** @description malformed request (`validation_failed`, `malformed_body`, `invalid_request`, `invalid_cursor`, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, malformed, expired or revoked token (`missing_token`, `invalid_token`); `WWW-Authenticate` says why */
+            401: {
+                headers: {
+                    /** @description the challenge: `Bearer realm=…, error=…` or `Secret realm=…` */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`, `session_token_required`, `reauth_required`, `developer_required`, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `no_client_secret` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     V1MeClientSecretPreviousEndPreviousClientSecret: {
         parameters: {
             query?: never;
@@ -1189,7 +1273,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description a rule of this resource is broken; `code` says which */
+            /** @description `weak_password` / `password_too_long`: the new password is outside the policy; `password_unchanged`: it is the current one */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -63,6 +63,7 @@ export type PersonalAccessToken = CoreSchemas["TokenOut"];
 export type NewPersonalAccessToken = CoreSchemas["NewTokenOut"];
 
 export type ClientSecret = CoreSchemas["ClientSecretOut"];
+export type ClientSecretInfo = CoreSchemas["ClientSecretInfoOut"];
 
 export type Project = CoreSchemas["ProjectView"];
 
