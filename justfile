@@ -137,7 +137,7 @@ e2e *args: setup _chromium
     npm run typecheck --workspace e2e
     cd e2e && npx playwright test {{args}}
 
-# Retake docs/screenshots/*.png (Login, Projects, Developer Settings, My Profile) shown in the README
+# Retake docs/screenshots/*.png (Login, Projects, My Profile, Developer Settings, Sessions; desktop and phone) shown in the README
 screenshots: setup _chromium
     npm run build
     cd e2e && LATCHKEY_SCREENSHOTS_DIR=../docs/screenshots npx playwright test screenshots.spec.ts

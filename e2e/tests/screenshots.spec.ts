@@ -8,7 +8,10 @@ import path from "node:path";
 
 import { type APIRequestContext, type Page, type TestInfo, expect, test } from "@playwright/test";
 
-import { DEVELOPER_STATE, SIGNED_OUT, coreAccessToken, stack } from "./support";
+import { VIEWPORTS } from "./audit";
+import { DEVELOPER_STATE, SIGNED_OUT, coreAccessToken, signIn, stack } from "./support";
+
+const FIREFOX_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:135.0) Gecko/20100101 Firefox/135.0";
 
 // Created in this order, listed newest first; the last one gets a file.
 const SAMPLE_PROJECTS = ["Data pipeline", "Mobile app", "Website redesign"];
@@ -28,6 +31,16 @@ async function shoot(page: Page, testInfo: TestInfo, name: string): Promise<void
   // Let fonts and late renders settle into a stable frame.
   await page.evaluate(() => document.fonts.ready.then(() => undefined));
   await page.screenshot({ path: target(testInfo, name), animations: "disabled", caret: "hide" });
+}
+
+/** The page as it is at the desktop size (`<name>.png`), then at the phone size (`<name>-phone.png`). */
+async function shootBoth(page: Page, testInfo: TestInfo, name: string): Promise<void> {
+  await page.setViewportSize(VIEWPORTS.desktop);
+  await shoot(page, testInfo, name);
+  await page.setViewportSize(VIEWPORTS.phone);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shoot(page, testInfo, `${name}-phone`);
+  await page.setViewportSize(VIEWPORTS.desktop);
 }
 
 /** A few sample projects, a file and a token for the developer, through the core API (idempotent). */
@@ -69,7 +82,7 @@ test("login page", async ({ browser }, testInfo) => {
   await expect(page.getByRole("button", { name: "Sign in", exact: true })).toBeVisible();
   // Both ways in: the password form and the identity provider's button.
   await expect(page.getByRole("button", { name: `Sign in with ${stack().provider.name}` })).toBeVisible();
-  await shoot(page, testInfo, "login");
+  await shootBoth(page, testInfo, "login");
   // Back from the provider after the user cancelled there (SPEC §11's `?error=` codes).
   await page.goto("/login?error=login_cancelled");
   await expect(page.getByRole("alert")).toBeVisible();
@@ -95,7 +108,7 @@ test.describe("signed in", () => {
       await expect(page.getByRole("list", { name: "Projects" }).getByText(name, { exact: true })).toBeVisible();
     }
     await expect(page.getByRole("button", { name: `Download ${SAMPLE_FILE}` })).toBeVisible();
-    await shoot(page, testInfo, "projects");
+    await shootBoth(page, testInfo, "projects");
   });
 
   test("developer settings", async ({ page }, testInfo) => {
@@ -103,13 +116,27 @@ test.describe("signed in", () => {
     await expect(page.getByRole("heading", { name: "Developer Settings" })).toBeInViewport();
     await expect(page.getByRole("table", { name: "Personal access tokens" }).getByText("ci-deploy")).toBeVisible();
     await expect(page.getByRole("heading", { name: "Client secret" })).toBeVisible();
-    await shoot(page, testInfo, "developer-settings");
+    await shootBoth(page, testInfo, "developer-settings");
   });
 
   test("my profile", async ({ page }, testInfo) => {
     await page.goto("/profile");
     await expect(page.getByRole("heading", { name: "My Profile" })).toBeVisible();
     await expect(page.getByText(stack().accounts.developer.email).first()).toBeVisible();
-    await shoot(page, testInfo, "profile");
+    await shootBoth(page, testInfo, "profile");
+  });
+
+  test("sessions page", async ({ page, browser }, testInfo) => {
+    // A second signed-in browser, so the list shows another session beside this one.
+    const other = await browser.newContext({ storageState: SIGNED_OUT, userAgent: FIREFOX_ON_LINUX });
+    try {
+      await signIn(await other.newPage(), stack().accounts.developer);
+      await page.goto("/sessions");
+      await expect(page.getByRole("heading", { name: "Sessions", exact: true })).toBeVisible();
+      await expect(page.getByRole("button", { name: /^End session/ }).first()).toBeVisible();
+      await shootBoth(page, testInfo, "sessions");
+    } finally {
+      await other.close();
+    }
   });
 });
