@@ -10,6 +10,8 @@ import { VIEWPORTS, audit, expectFocusNamed } from "./audit";
 import { type Account, SIGNED_OUT, freshAccount, signIn, stack } from "./support";
 
 test.use({ storageState: SIGNED_OUT });
+// Several browsers signing in, and an audit per state: more than the default 30 s on a busy machine.
+test.slow();
 
 async function tryPassword(page: Page, account: Account, password: string): Promise<void> {
   await page.getByRole("textbox", { name: "Email" }).fill(account.email);

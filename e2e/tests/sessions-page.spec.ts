@@ -10,6 +10,8 @@ import { VIEWPORTS, audit, expectFocusNamed } from "./audit";
 import { type Account, SIGNED_OUT, freshAccount, signIn, stack } from "./support";
 
 test.use({ storageState: SIGNED_OUT });
+// Several browsers signing in, and an audit per state: more than the default 30 s on a busy machine.
+test.slow();
 
 const FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 const CHROME_MAC =

@@ -2,45 +2,12 @@ import { useEffect, useId, useRef, useState, type SubmitEvent } from "react";
 import { Navigate, useLocation, useSearchParams } from "react-router-dom";
 import { useAction } from "../app/useAction";
 import { END_REASON_MESSAGES, useAuth } from "../app/auth";
-import { ProblemError, type LoginMethods } from "@latchkey/client";
+import type { LoginMethods } from "@latchkey/client";
 import { api } from "../app/latchkey";
 import { loginChoices, providerErrorMessage } from "../app/signInMethods";
-import { attemptsWarning, formatCountdown, useCountdown } from "../lib/countdown";
-import { describeError } from "../lib/format";
+import { formatCountdown, useCountdown } from "../lib/countdown";
+import { loginFailure, type LoginFailure } from "../lib/loginFailure";
 import "./sessions.css";
-
-/** A failed sign-in as the page shows it: the sentence, a warning before the lockout, the lockout's end. */
-interface LoginFailure {
-  message: string;
-  /** "1 attempt left before a 15-minute lockout." when few remain. */
-  warning: string | null;
-  /** When the lockout ends (a `Date.now()` time): the button waits and the time counts down. */
-  lockedUntil: number | null;
-}
-
-export function loginFailure(error: unknown, now: number = Date.now()): LoginFailure {
-  if (error instanceof ProblemError) {
-    const lockout = error.count("lockout_seconds") ?? error.retryAfter;
-    if (error.code === "rate_limited" || error.status === 429 || (error.code === "invalid_credentials" && lockout)) {
-      const message =
-        error.code === "invalid_credentials"
-          ? "Wrong email or password. Too many failed attempts: sign-in is locked for a while."
-          : "Too many failed attempts: sign-in is locked for a while.";
-      return { message, warning: null, lockedUntil: lockout ? now + lockout * 1000 : null };
-    }
-    if (error.code === "invalid_credentials") {
-      return {
-        message: "Wrong email or password.",
-        warning: attemptsWarning(error.count("attempts_remaining")),
-        lockedUntil: null,
-      };
-    }
-    if (error.status === 503) {
-      return { message: "The service is busy. Try again in a moment.", warning: null, lockedUntil: null };
-    }
-  }
-  return { message: describeError(error), warning: null, lockedUntil: null };
-}
 
 /** What `/bff/login/methods` offers (null until it answers, and when it cannot be read). */
 function useLoginMethods(): LoginMethods | null {

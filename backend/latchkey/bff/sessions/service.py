@@ -304,7 +304,13 @@ class SessionService:
         """The core accepted a password change made through this session (204): it has revoked the
         user's other chains; end their sessions here at once, so their cookies are dead now and the
         list no longer shows them, instead of each ending at its next refresh."""
-        ended = await self._end_others(grant.user_id, grant.session_key, "password_changed", revoke=False)
+        try:
+            ended = await self._end_others(grant.user_id, grant.session_key, "password_changed", revoke=False)
+        except Exception:
+            # The password did change: the browser must hear 204, not this failure (the store being down).
+            # The other sessions still end, at their next refresh, which meets the revoked chain.
+            log.exception("password change of user %s: other sessions not ended now", grant.user_id)
+            return
         if ended:
             log.info("password change of user %s ends %d other session(s)", grant.user_id, ended)
 

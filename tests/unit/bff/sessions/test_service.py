@@ -353,3 +353,54 @@ async def test_logout_reports_the_ended_provider_session_for_the_logout_url(worl
     assert ended is not None and ended.provider is not None and ended.provider.id_token == "idt_alice"
     _, again = await world.service.logout(scope_of(signed_in)["headers"], everywhere=False)
     assert again is None
+
+
+async def test_end_others_ends_the_users_other_sessions_and_revokes_their_chains(world: World) -> None:
+    mine, laptop, phone, bob = (
+        await world.login(),
+        await world.login(),
+        await world.login(),
+        await world.login("bob"),
+    )
+    assert await world.service.end_others(await world.record(mine)) == 2
+    await settle()
+    assert sorted(world.ended) == sorted([laptop.record.id_hash, phone.record.id_hash])
+    for signed_in in (laptop, phone):
+        assert (await world.record(signed_in)).end_reason == "ended_others"
+    assert (await world.record(mine)).ended_at is None
+    assert (await world.record(bob)).ended_at is None
+    assert {(await world.record(s)).tokens.refresh_token for s in (laptop, phone)} <= set(  # type: ignore[union-attr]
+        world.core.revoked
+    )
+    # Nothing left to end.
+    assert await world.service.end_others(await world.record(mine)) == 0
+
+
+async def test_a_password_change_ends_the_others_with_their_own_code_and_no_second_revocation(
+    world: World,
+) -> None:
+    mine, other, bob = await world.login(), await world.login(), await world.login("bob")
+    grant = await world.service.authorize(scope_of(mine))
+    await world.service.after_password_change(grant)
+    await settle()
+    assert world.ended == [other.record.id_hash]
+    assert world.core.revoked == []  # the core revoked the other chains itself
+    with pytest.raises(ProblemError) as refused:
+        await world.service.current(scope_of(other)["headers"])
+    assert refused.value.code == "session_password_changed"
+    assert (await world.service.current(scope_of(mine)["headers"])).id_hash == mine.record.id_hash
+    assert (await world.record(bob)).ended_at is None
+
+
+async def test_a_password_change_is_answered_even_when_the_store_fails(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine, other = await world.login(), await world.login()
+    grant = await world.service.authorize(scope_of(mine))
+
+    async def down(*args: Any) -> Any:
+        raise ProblemError(503, "database_unavailable", "the session store is not answering")
+
+    monkeypatch.setattr(world.store, "list_active", down)
+    await world.service.after_password_change(grant)  # logged, not raised
+    assert (await world.record(other)).ended_at is None
