@@ -199,6 +199,7 @@ async def migrated_database_url(backend: str, directory: Path, app: str) -> str:
         source = await asyncio.to_thread(migrated_sqlite_template, app, variable, {})
         target = sqlite_path(url)
         assert target is not None
+        target.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(copy_sqlite, source, target)
     _at_head.add(url)
     return url
