@@ -31,6 +31,7 @@ test("Developer Settings: empty, form, new token, list, confirm dialog, client s
   page,
   request,
 }) => {
+  test.slow(); // ten axe runs on a shared machine
   const developer = await freshAccount(request, { developer: true });
   await signIn(page, developer);
   await page.goto("/profile/developer-settings");
@@ -127,6 +128,7 @@ test("My Profile: password errors at their fields, the summary, and a change tha
   page,
   request,
 }) => {
+  test.slow(); // four axe runs and four password checks (Argon2) on a shared machine
   const account = await freshAccount(request, { developer: true });
   await signIn(page, account);
   await page.goto("/profile");

@@ -17,7 +17,8 @@ function ClientSecretSummary() {
     <div>
       <dt>Client secret</dt>
       <dd>
-        <code aria-label="Client secret, hidden">lks_••••••••</code>{" "}
+        <code aria-hidden="true">lks_••••••••</code>
+        <span className="visually-hidden">hidden</span>{" "}
         {info && (
           <span className="muted small">
             created {formatDateTime(info.created_at)} ·{" "}

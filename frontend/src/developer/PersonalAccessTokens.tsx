@@ -159,9 +159,9 @@ export function PersonalAccessTokens({ available, unavailable }: PersonalAccessT
         />
       )}
 
-      {!pending && (error ?? loadError) && (
+      {loadError && (
         <p role="alert" className="message error">
-          {error ?? loadError}
+          {loadError}
         </p>
       )}
 
@@ -199,6 +199,13 @@ export function PersonalAccessTokens({ available, unavailable }: PersonalAccessT
             Generate new token
           </button>
         </div>
+      )}
+
+      {/* A failed generate, refresh or revoke; while a dialog is open, the dialog shows it instead. */}
+      {!pending && error && (
+        <p role="alert" className="message error">
+          {error}
+        </p>
       )}
 
       <ConfirmDialog
