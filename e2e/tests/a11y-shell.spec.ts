@@ -5,7 +5,7 @@
  */
 import { type Locator, type Page, expect, test } from "@playwright/test";
 
-import { VIEWPORTS, audit, expectFocusNamed } from "./audit";
+import { VIEWPORTS, audit, auditBoth, expectFocusNamed } from "./audit";
 import { SIGNED_OUT, freshAccount, stack } from "./support";
 
 /** The page's h1 has focus and the document's title is "<h1> · Latchkey". */
@@ -54,7 +54,7 @@ test("route changes focus the heading and set the title; the phone menu opens, c
   // An address with no page: its heading and title say so, and get focus like any page.
   await clientNavigate(page, "/no-such-page");
   await expectOnPage(page, "Page not found", "404");
-  await audit(page, "404, desktop");
+  await auditBoth(page, "404");
   await page.getByRole("link", { name: "Go to your projects" }).click();
   await expectOnPage(page, "Projects", "from the 404 page");
 

@@ -76,6 +76,18 @@ export async function expectFocusNamed(page: Page, state: string): Promise<strin
   return focused;
 }
 
+/**
+ * `audit` the page as it is now at the desktop size, then at the phone size, and back to desktop: one page
+ * load covers both sizes (a dialog stays open across the resize).
+ */
+export async function auditBoth(page: Page, state: string): Promise<void> {
+  await page.setViewportSize(VIEWPORTS.desktop);
+  await audit(page, `${state} (desktop)`);
+  await page.setViewportSize(VIEWPORTS.phone);
+  await audit(page, `${state} (phone)`);
+  await page.setViewportSize(VIEWPORTS.desktop);
+}
+
 /** The three checks of a page state: axe, fit, and (when asked) the focused element's name. */
 export async function audit(page: Page, state: string): Promise<void> {
   await expectNoAxeViolations(page, state);

@@ -5,19 +5,11 @@
  */
 import { type Page, expect, test } from "@playwright/test";
 
-import { VIEWPORTS, audit, expectFocusNamed } from "./audit";
+import { VIEWPORTS, auditBoth, expectFocusNamed } from "./audit";
 import { CLIENT_SECRET, PAT, SIGNED_OUT, freshAccount, signIn, unique } from "./support";
 
 test.use({ storageState: SIGNED_OUT });
 
-/** Audit `state` at desktop, then at phone size, and back to desktop. */
-async function auditBoth(page: Page, state: string): Promise<void> {
-  await page.setViewportSize(VIEWPORTS.desktop);
-  await audit(page, `${state} (desktop)`);
-  await page.setViewportSize(VIEWPORTS.phone);
-  await audit(page, `${state} (phone)`);
-  await page.setViewportSize(VIEWPORTS.desktop);
-}
 
 async function generate(page: Page, name: string, days: string): Promise<void> {
   await page.getByRole("button", { name: "Generate new token" }).click();

@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 
 import { type Locator, type Page, type Request, expect, test } from "@playwright/test";
 
+import { auditBoth } from "./audit";
 import { unique } from "./support";
 
 function projectItem(page: Page, name: string): Locator {
@@ -66,6 +67,7 @@ test("an upload shows its progress and can be cancelled", async ({ page }) => {
   await expect(progress).toHaveAttribute("aria-valuetext", /^\d{1,3}%$/);
   await expect(card.getByText(/Uploading slow\.bin: \d{1,3}%/)).toBeVisible();
   await expect.poll(() => held).toBe(true);
+  await auditBoth(page, "upload in progress");
 
   await card.getByRole("button", { name: "Cancel upload" }).click();
   await expect(card.getByRole("status")).toHaveText("Upload of slow.bin cancelled.");
@@ -96,6 +98,7 @@ test("uploading a name that exists asks first; cancel keeps the old file", async
   await expect(dialog).toBeVisible();
   await expect(dialog).toContainText("cancel to keep it");
   await expect(dialog.getByRole("button", { name: "Cancel" })).toBeFocused();
+  await auditBoth(page, "replace file dialog");
   await dialog.getByRole("button", { name: "Cancel" }).click();
   await expect(dialog).toHaveCount(0);
   expect(await storedBytes(page, projectId, "notes.txt")).toEqual(first);
@@ -117,6 +120,7 @@ test("deleting a file asks first, naming it; focus goes back or to the Files hea
   await deleteButton.click();
   const dialog = page.getByRole("dialog", { name: "Delete keep-or-not.txt?" });
   await expect(dialog).toContainText(`keep-or-not.txt is removed from ${project}`);
+  await auditBoth(page, "delete file dialog");
   await dialog.getByRole("button", { name: "Cancel" }).click();
   await expect(deleteButton).toBeFocused();
   expect(await storedBytes(page, projectId, "keep-or-not.txt")).not.toBeNull();

@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 
 import { type Page, type Request, expect, test } from "@playwright/test";
 
-import { VIEWPORTS, audit, expectFitsViewport, expectFocusNamed } from "./audit";
+import { VIEWPORTS, auditBoth, expectFitsViewport, expectFocusNamed } from "./audit";
 import { createPat, documentIsMarked, markDocument, stack, unique } from "./support";
 
 function projectList(page: Page) {
@@ -169,14 +169,6 @@ test("a long unbroken name wraps instead of widening the page", async ({ page })
   }
 });
 
-/** The audit (axe, no sideways scroll, controls in view) of the current state at desktop, then at phone size. */
-async function auditBoth(page: Page, state: string): Promise<void> {
-  await page.setViewportSize(VIEWPORTS.desktop);
-  await audit(page, `${state} (desktop)`);
-  await page.setViewportSize(VIEWPORTS.phone);
-  await audit(page, `${state} (phone)`);
-  await page.setViewportSize(VIEWPORTS.desktop);
-}
 
 test("audit: the list, a card with files, rename mode and an open confirmation", async ({ page }) => {
   test.slow(); // eight axe runs

@@ -6,7 +6,7 @@
  */
 import { type Page, expect, test } from "@playwright/test";
 
-import { VIEWPORTS, audit, expectFocusNamed } from "./audit";
+import { VIEWPORTS, audit, auditBoth, expectFocusNamed } from "./audit";
 import { type Account, SIGNED_OUT, freshAccount, signIn, stack } from "./support";
 
 test.use({ storageState: SIGNED_OUT });
@@ -44,7 +44,7 @@ test("failed logins warn before the lockout, which counts down and gives the but
   // Focus is on the error, a named element, so a screen reader reads it first.
   await expect(failure).toBeFocused();
   await expectFocusNamed(page, "after a failed login");
-  await audit(page, "login warning (desktop)");
+  await auditBoth(page, "login warning");
 
   await tryPassword(page, account, "wrong 5");
   await expect(alert).toContainText("Too many failed attempts");

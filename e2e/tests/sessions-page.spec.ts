@@ -6,7 +6,7 @@
  */
 import { type Browser, type BrowserContext, type Page, expect, test } from "@playwright/test";
 
-import { VIEWPORTS, audit, expectFocusNamed } from "./audit";
+import { VIEWPORTS, audit, auditBoth, expectFocusNamed } from "./audit";
 import { type Account, SIGNED_OUT, freshAccount, signIn, stack } from "./support";
 
 test.use({ storageState: SIGNED_OUT });
@@ -72,7 +72,7 @@ test("ending sessions asks first, names the device, and keeps focus on the list"
     const dialog = page.getByRole("dialog", { name: "End the session on Firefox 128 on Linux?" });
     await expect(dialog).toBeVisible();
     await expect(dialog).toContainText("That browser will be signed out");
-    await audit(page, "end session dialog");
+    await auditBoth(page, "end session dialog");
     await dialog.getByRole("button", { name: "Cancel" }).click();
     await expect(dialog).toBeHidden();
     await expect(firefoxButton).toBeFocused();
@@ -141,7 +141,7 @@ test("sign out other sessions keeps this one; log out everywhere ends it too and
     await page.getByRole("button", { name: "Log out everywhere" }).click();
     const everywhere = page.getByRole("dialog", { name: "Log out everywhere?" });
     await expect(everywhere).toContainText("including this one");
-    await audit(page, "log out everywhere dialog");
+    await auditBoth(page, "log out everywhere dialog");
     await everywhere.getByRole("button", { name: "Log out everywhere" }).click();
     await expect(page).toHaveURL(/\/login$/);
     for (const tab of [page, second]) {
