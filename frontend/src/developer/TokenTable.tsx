@@ -3,6 +3,7 @@ import type { PersonalAccessToken } from "@latchkey/client";
 import { RefreshIcon } from "../components/icons";
 import { formatDate, formatDateTime } from "../lib/format";
 import { expiryStatus } from "./expiry";
+import { TableHead } from "../components/TableHead";
 
 interface TokenTableProps {
   tokens: PersonalAccessToken[] | null;
@@ -23,18 +24,7 @@ export function TokenTable({ tokens, labelledBy, busy, onRefresh, onRevoke }: To
   return (
     <div className="table-wrap">
       <table className="table responsive token-table" aria-labelledby={labelledBy}>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Scopes</th>
-            <th scope="col">Created</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Last used</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={["Name", "Scopes", "Created", "Expires", "Last used"]} />
         <tbody>
           {tokens === null && (
             <tr>

@@ -8,6 +8,7 @@ import { useResource } from "../app/useResource";
 import { describeUserAgent, formatDateTime } from "../lib/format";
 import { formatRelative } from "../lib/relativeTime";
 import "./sessions.css";
+import { TableHead } from "../components/TableHead";
 
 /** What the user asked to do, waiting for the confirmation. */
 type Pending = { kind: "end"; session: ActiveSession } | { kind: "others" } | { kind: "everywhere" };
@@ -143,17 +144,7 @@ export function SessionsPage() {
             <caption ref={caption} tabIndex={-1} className="card-title">
               Active sessions
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Device</th>
-                <th scope="col">IP address</th>
-                <th scope="col">Signed in</th>
-                <th scope="col">Last seen</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Device", "IP address", "Signed in", "Last seen"]} />
             <tbody>
               {ordered === null && (
                 <tr>

@@ -5,6 +5,7 @@ import { useAction } from "../app/useAction";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { DownloadIcon, TrashIcon } from "../components/icons";
 import { formatBytes, formatDateTime } from "../lib/format";
+import { TableHead } from "../components/TableHead";
 
 /** Let the browser download `url` itself (Content-Disposition: attachment): nothing is read into the page. */
 function navigateToDownload(url: string, name: string): void {
@@ -79,17 +80,7 @@ export function FilesTable({ projectId, projectName, files, onDeleted }: FilesTa
         </p>
       )}
       <table className="table compact responsive files-table" aria-label={`Files of ${projectName}`}>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Size</th>
-            <th scope="col">Type</th>
-            <th scope="col">Updated</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={["Name", "Size", "Type", "Updated"]} />
         <tbody>
           {files.map((file) => (
             <tr key={file.name}>
