@@ -239,7 +239,7 @@ async def resolve_token(ctx: CoreContext, value: str) -> Principal:
     if cached is not None:
         if cached.principal.kind is Kind.PERSONAL and _use_unrecorded(cached.last_used_at, moment):
             cached.last_used_at = moment
-            await _record_use(ctx, cached.principal.token_id, moment)
+            await _record_use(ctx, PersonalAccessToken, cached.principal.token_id, moment)
         return cached.principal
     # The requests that miss together (a busy token whose entry just aged out) share one database read.
     return await ctx.tokens.load(digest, lambda: _load_token(ctx, kind, digest, moment))
@@ -250,7 +250,7 @@ async def _load_token(
 ) -> tuple[Principal, datetime, datetime | None]:
     principal, expires_at, last_used_at = await _read_token(ctx, kind, digest, moment)
     if kind is Kind.PERSONAL and _use_unrecorded(last_used_at, moment):
-        await _record_use(ctx, principal.token_id, moment)
+        await _record_use(ctx, PersonalAccessToken, principal.token_id, moment)
         last_used_at = moment
     return principal, expires_at, last_used_at
 
@@ -301,18 +301,18 @@ def _use_unrecorded(last_used_at: datetime | None, moment: datetime) -> bool:
     return last_used_at is None or moment - last_used_at >= LAST_USED_RESOLUTION
 
 
-async def _record_use(ctx: CoreContext, token_id: int, moment: datetime) -> None:
-    """Write a PAT's last use. It has a one-minute resolution, so a busy token costs one write a minute
-    (per process), not one write per request."""
+async def _record_use(
+    ctx: CoreContext, model: type[PersonalAccessToken] | type[ClientSecret], row_id: int, moment: datetime
+) -> None:
+    """Write a PAT's or a client secret's last use. It has a one-minute resolution, so a busy credential
+    costs one write a minute (a PAT's cached principal skips it per process; a secret's row is read on
+    every authentication anyway), not one write per request."""
     async with ctx.db.write() as session:
         await session.execute(
-            update(PersonalAccessToken)
+            update(model)
             .where(
-                PersonalAccessToken.id == token_id,
-                or_(
-                    PersonalAccessToken.last_used_at.is_(None),
-                    PersonalAccessToken.last_used_at < moment - LAST_USED_RESOLUTION,
-                ),
+                model.id == row_id,
+                or_(model.last_used_at.is_(None), model.last_used_at < moment - LAST_USED_RESOLUTION),
             )
             .values(last_used_at=moment)
         )
@@ -404,22 +404,5 @@ async def authenticate_client(request: ASGIConnection[Any, Any, Any, Any]) -> Cl
     ):
         raise invalid_client()
     if _use_unrecorded(secret.last_used_at, moment):
-        await _record_client_secret_use(ctx, secret.id, moment)
+        await _record_use(ctx, ClientSecret, secret.id, moment)
     return Client(user_id=user.id, secret_id=secret.id, forwards_client_ip=user.forwards_client_ip)
-
-
-async def _record_client_secret_use(ctx: CoreContext, secret_id: int, moment: datetime) -> None:
-    """Write a client secret's last use, like a PAT's: one-minute resolution, so a busy client costs one
-    write a minute. The row is read on every authentication anyway, so no cache is needed to skip it."""
-    async with ctx.db.write() as session:
-        await session.execute(
-            update(ClientSecret)
-            .where(
-                ClientSecret.id == secret_id,
-                or_(
-                    ClientSecret.last_used_at.is_(None),
-                    ClientSecret.last_used_at < moment - LAST_USED_RESOLUTION,
-                ),
-            )
-            .values(last_used_at=moment)
-        )
