@@ -15,6 +15,7 @@ caller learns that the cookie is not valid, never why. Only an authentic cookie 
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hmac
 import os
@@ -99,6 +100,7 @@ _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabc
 
 _compare_digest = hmac.compare_digest
 _b2a_base64 = binascii.b2a_base64
+_VALUE_NONCE_BYTES = 12  # AES-GCM's standard nonce, for `KeyRing.seal_value`
 _decode_base64 = msgspec.json.Decoder(bytes).decode
 _DecodeError = msgspec.DecodeError
 _urandom = os.urandom
@@ -221,6 +223,30 @@ class KeyRing:
     def sealing_kid(self) -> str:
         """The id of the key that seals new cookies."""
         return self._sealing.kid
+
+    def seal_value(self, purpose: bytes, plain: bytes, aad: bytes) -> str:
+        """`<kid>.<base64url(nonce ‖ AES-256-GCM ciphertext)>` of `plain` under the sealing key's subkey for
+        `purpose`, bound to `aad`: a small value any process holding the ring opens (an OIDC flow cookie, a
+        download ticket). Its lifetime is the caller's to carry inside `plain`."""
+        kid = self.sealing_kid
+        nonce = os.urandom(_VALUE_NONCE_BYTES)
+        sealed = AESGCM(self.subkey(kid, purpose)).encrypt(nonce, plain, aad)
+        return f"{kid}." + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+
+    def open_value(self, purpose: bytes, value: str, aad: bytes) -> bytes | None:
+        """The plaintext `seal_value` sealed for this purpose and `aad`; None for anything else (an unknown
+        kid, bad base64, a short, altered or foreign value)."""
+        kid, dot, body = value.partition(".")
+        if not dot:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            if len(raw) <= _VALUE_NONCE_BYTES:
+                return None
+            aead = AESGCM(self.subkey(kid, purpose))
+            return aead.decrypt(raw[:_VALUE_NONCE_BYTES], raw[_VALUE_NONCE_BYTES:], aad)
+        except (KeyError, ValueError, InvalidTag):
+            return None
 
     def subkey(self, kid: str, purpose: bytes) -> bytes:
         """A 32-byte HKDF-SHA256 subkey of key `kid` for `purpose` (never equal to a sealing subkey).

@@ -18,15 +18,11 @@ for it (another session's or none: 403 `download_invalid` / 401 `no_session`), w
 
 from __future__ import annotations
 
-import base64
-import os
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.types import HTTPScope, Message, Receive, Scope, Send
@@ -43,7 +39,6 @@ from latchkey.sealing import KeyRing
 TICKET_SECONDS = 60
 PURPOSE = b"download-ticket"
 _AAD_PREFIX = b"latchkey/download/v1|"
-NONCE_BYTES = 12
 MAX_TICKET_CHARS = 1024
 MAX_PATH_CHARS = 2048
 # A little clock skew between processes on different hosts is tolerated for a ticket issued "later".
@@ -110,14 +105,6 @@ def download_target(path: str) -> str:
     return core_path
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
 class DownloadTickets:
     """Issues and opens download tickets bound to one session (its id hash)."""
 
@@ -127,12 +114,8 @@ class DownloadTickets:
 
     def issue(self, core_path: str, session_key: str, now: float | None = None) -> str:
         issued_at = int(self.clock() if now is None else now)
-        kid = self.ring.sealing_kid
-        nonce = os.urandom(NONCE_BYTES)
-        aead = AESGCM(self.ring.subkey(kid, PURPOSE))
         plain = _encode(Ticket(core_path, issued_at))
-        sealed = aead.encrypt(nonce, plain, _AAD_PREFIX + session_key.encode())
-        return f"{kid}.{_b64(nonce + sealed)}"
+        return self.ring.seal_value(PURPOSE, plain, _AAD_PREFIX + session_key.encode())
 
     def open(self, ticket: str, session_key: str) -> str:
         """The core path of a ticket this session asked for in the last 60 seconds; else 403
@@ -140,17 +123,12 @@ class DownloadTickets:
         invalid = ProblemError(403, "download_invalid", "this download link is not valid for this session")
         if not ticket or len(ticket) > MAX_TICKET_CHARS or not set(ticket) <= _TICKET_CHARS:
             raise invalid
-        kid, dot, body = ticket.partition(".")
-        if not dot:
+        plain = self.ring.open_value(PURPOSE, ticket, _AAD_PREFIX + session_key.encode())
+        if plain is None:
             raise invalid
         try:
-            raw = _unb64(body)
-            if len(raw) <= NONCE_BYTES:
-                raise invalid
-            aead = AESGCM(self.ring.subkey(kid, PURPOSE))
-            plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _AAD_PREFIX + session_key.encode())
             opened = _decode(plain)
-        except (KeyError, ValueError, InvalidTag, msgspec.DecodeError, TypeError):
+        except (msgspec.DecodeError, TypeError):
             raise invalid from None
         age = self.clock() - opened.issued_at
         if age < -_SKEW_SECONDS:

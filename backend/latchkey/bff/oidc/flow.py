@@ -14,20 +14,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import msgspec
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from latchkey.sealing import KeyRing
 
 FLOW_SECONDS = 600
 PURPOSE = b"oidc-flow"
-NONCE_BYTES = 12
 MAX_VALUE_CHARS = 4096
 MAX_RETURN_TO = 2048
 
@@ -54,14 +50,6 @@ class StartedFlow:
 
 class FlowExpired(Exception):
     """No flow matches: unknown, reused, tampered with or older than 10 minutes (`login_expired`)."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -95,10 +83,7 @@ class FlowCookies:
             issued_at=int(now),
         )
         name = self.name(flow.state)
-        kid = self.ring.sealing_kid
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.ring.subkey(kid, PURPOSE)).encrypt(nonce, _encode(flow), name.encode())
-        value = f"{kid}.{_b64(nonce + sealed)}"
+        value = self.ring.seal_value(PURPOSE, _encode(flow), name.encode())
         cookie = f"{name}={value}; Max-Age={FLOW_SECONDS}; {self._attributes}"
         return StartedFlow(flow, cookie)
 
@@ -122,15 +107,12 @@ class FlowCookies:
     def _open(self, value: str, name: str) -> Flow | None:
         if len(value) > MAX_VALUE_CHARS:
             return None
-        kid, dot, body = value.partition(".")
-        if not dot:
+        plain = self.ring.open_value(PURPOSE, value, name.encode())
+        if plain is None:
             return None
         try:
-            raw = _unb64(body)
-            key = self.ring.subkey(kid, PURPOSE)
-            plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], name.encode())
             return _decode(plain)
-        except (KeyError, ValueError, InvalidTag, msgspec.DecodeError, TypeError):
+        except (msgspec.DecodeError, TypeError):
             return None
 
 

@@ -448,3 +448,43 @@ def test_subkey_errors() -> None:
         RING.subkey("clé", b"tokens")
     with pytest.raises(ValueError, match="purpose"):
         RING.subkey("main", b"")
+
+
+# --- KeyRing.seal_value / open_value: the small sealed values of the OIDC flow cookie and download tickets
+
+
+def test_a_sealed_value_opens_only_for_its_purpose_aad_and_ring() -> None:
+    ring = KeyRing([("k2", key_of(2)), ("k1", key_of(1))])
+    value = ring.seal_value(b"purpose-a", b"plain bytes", b"aad-1")
+    assert value.startswith("k2.")
+    assert COOKIE_SAFE.match(value.partition(".")[2])
+    assert ring.open_value(b"purpose-a", value, b"aad-1") == b"plain bytes"
+    # A ring that still holds the key opens it after a rotation; nothing else does.
+    assert (
+        KeyRing([("k3", key_of(3)), ("k2", key_of(2))]).open_value(b"purpose-a", value, b"aad-1")
+        == b"plain bytes"
+    )
+    assert ring.open_value(b"purpose-b", value, b"aad-1") is None
+    assert ring.open_value(b"purpose-a", value, b"aad-2") is None
+    assert KeyRing([("k2", key_of(9))]).open_value(b"purpose-a", value, b"aad-1") is None
+    assert KeyRing([("k1", key_of(1))]).open_value(b"purpose-a", value, b"aad-1") is None
+    # Two seals of one plaintext differ (a fresh nonce each).
+    assert ring.seal_value(b"purpose-a", b"plain bytes", b"aad-1") != value
+
+
+def test_an_altered_sealed_value_does_not_open() -> None:
+    ring = KeyRing([("k1", key_of(1))])
+    value = ring.seal_value(b"p", b"x" * 40, b"")
+    kid, _, body = value.partition(".")
+    for i in range(len(body)):
+        flipped = body[:i] + ("A" if body[i] != "A" else "B") + body[i + 1 :]
+        assert ring.open_value(b"p", f"{kid}.{flipped}", b"") is None
+    assert ring.open_value(b"p", f"{kid}.{body[:16]}", b"") is None  # shorter than a nonce and a tag
+    assert ring.open_value(b"p", body, b"") is None  # no kid
+
+
+@given(st.text(max_size=300))
+def test_any_text_opens_to_nothing_and_never_raises(text: str) -> None:
+    ring = KeyRing([("k1", key_of(1))])
+    assert ring.open_value(b"p", text, b"") is None
+    assert ring.open_value(b"p", f"k1.{text}", b"") is None
